@@ -1,0 +1,69 @@
+"""The `opencdp` command: the composition root where settings are built once."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from opencdp.errors import OpenCDPError
+from opencdp.logs import configure_logging, redact_text
+from opencdp.settings import load_settings
+
+app = typer.Typer(
+    name="opencdp",
+    help="OpenCDP: an open-source Customer Data Platform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# Exit codes: 2 for errors that need a change (EX_USAGE-like), 75 (EX_TEMPFAIL) for
+# errors worth retrying, so that schedulers can tell them apart.
+EXIT_TERMINAL = 2
+EXIT_TRANSIENT = 75
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    root: Annotated[
+        Path | None,
+        typer.Option(help="Data root (default: $OPENCDP_ROOT or ./cdp-data).", show_default=False),
+    ] = None,
+    log_level: Annotated[
+        str | None, typer.Option(help="debug, info, warning or error.", show_default=False)
+    ] = None,
+    log_json: Annotated[bool, typer.Option(help="Log as JSON lines.")] = False,
+) -> None:
+    overrides: dict[str, object] = {}
+    if log_level:
+        overrides["log_level"] = log_level
+    if log_json:
+        overrides["log_format"] = "json"
+    settings = load_settings(root, **overrides)
+    configure_logging(settings.log_level, settings.log_format)
+    ctx.obj = settings
+
+
+def _register() -> None:
+    # Each command lives in its own module; importing it here keeps this file the one
+    # place that shows the whole command tree.
+    from opencdp.cli import init
+
+    init.register(app)
+
+
+def main() -> None:
+    _register()
+    try:
+        app()  # standalone: click reports its own usage errors and exits
+    except OpenCDPError as e:
+        print(f"error: {redact_text(str(e))}", file=sys.stderr)
+        sys.exit(EXIT_TRANSIENT if e.retryable else EXIT_TERMINAL)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""Typed settings, built once where the program starts and passed down.
+
+Sources, highest priority first: values given by the caller (CLI options), environment
+variables (`OPENCDP_` prefix, `__` between nested fields: `OPENCDP_DATABASE__URL`), then
+`{root}/opencdp.yaml`, then the defaults below. Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from opencdp.errors import ConfigError
+from opencdp.names import check_name
+
+CONFIG_FILE = "opencdp.yaml"
+DEFAULT_ROOT = Path("cdp-data")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageSettings(_Section):
+    """Where raw files, the DLQ, the Iceberg warehouse and audiences live."""
+
+    # None: the data root itself. Otherwise any fsspec URL, e.g. s3://bucket/prefix.
+    url: str | None = None
+    # Passed to the fsspec filesystem (endpoint_url, key, secret, ...).
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class CatalogSettings(_Section):
+    """The Iceberg catalog. Empty properties: a SQLite catalog file in the data root."""
+
+    name: str = "opencdp"
+    # Any PyIceberg catalog properties: {"type": "rest", "uri": ...}, {"type": "glue"}, ...
+    properties: dict[str, str] = Field(default_factory=dict)
+
+
+class DatabaseSettings(_Section):
+    """The serving PostgreSQL database. No URL: the embedded server under the data root."""
+
+    url: SecretStr | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_only(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None and not url.get_secret_value().startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError("database.url must be a postgresql:// URL")
+        return url
+
+
+class SourceSettings(_Section):
+    """One data source of a tenant (a tap, a file export, a webhook or a tracking key)."""
+
+    provider: str
+    kind: Literal["tap", "files", "webhook", "tracking"] = "tap"
+    schedule: str | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class TenantSettings(_Section):
+    """A tenant: its defaults and its declared sources."""
+
+    default_country: str = "US"
+    timezone: str = "UTC"
+    sources: dict[str, SourceSettings] = Field(default_factory=dict)
+
+
+class Settings(BaseSettings):
+    """Every setting of an OpenCDP installation."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="OPENCDP_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    root: Path = DEFAULT_ROOT
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["console", "json"] = "console"
+    batch_size: int = Field(default=20_000, ge=1)
+    storage: StorageSettings = StorageSettings()
+    catalog: CatalogSettings = CatalogSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    tenants: dict[str, TenantSettings] = Field(default_factory=dict)
+
+    @field_validator("tenants")
+    @classmethod
+    def _tenant_names(cls, tenants: dict[str, TenantSettings]) -> dict[str, TenantSettings]:
+        for name in tenants:
+            check_name(name, "tenant")
+        return tenants
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML file lives in the root, so the root must be known before the file is read.
+        init_root = getattr(init_settings, "init_kwargs", {}).get("root")
+        root = Path(init_root or os.environ.get("OPENCDP_ROOT") or DEFAULT_ROOT)
+        yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=root / CONFIG_FILE)
+        return (init_settings, env_settings, yaml_source, file_secret_settings)
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_FILE
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage.url or str(self.root.resolve())
+
+    def tenant(self, name: str) -> TenantSettings:
+        """The settings of tenant `name`; a tenant not in opencdp.yaml gets the defaults."""
+        return self.tenants.get(check_name(name, "tenant"), TenantSettings())
+
+
+def load_settings(root: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings: overrides > environment > {root}/opencdp.yaml > defaults."""
+    if root is not None:
+        overrides["root"] = root
+    config_root = Path(overrides.get("root") or os.environ.get("OPENCDP_ROOT") or DEFAULT_ROOT)
+    read_config_file(config_root / CONFIG_FILE)  # clear errors for a broken file
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        raise ConfigError(
+            f"invalid settings: {_describe(e)}",
+            hint=f"check {config_root / CONFIG_FILE} and the OPENCDP_* environment variables",
+        ) from e
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The parsed opencdp.yaml, or {} when the file does not exist."""
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}", hint="fix the file's syntax") from e
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping at the top level")
+    return data
+
+
+def _describe(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+        for err in error.errors()
+    )

@@ -1,0 +1,35 @@
+"""Fixtures shared by unit and integration tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from opencdp.settings import Settings, load_settings
+
+
+@pytest.fixture
+def data_root(tmp_path: Path) -> Path:
+    """An empty data root in a temporary folder."""
+    root = tmp_path / "cdp-data"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No OPENCDP_* variables from the caller's shell leak into a test's settings."""
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("OPENCDP_") and key != "OPENCDP_TEST_DATABASE_URL":
+            monkeypatch.delenv(key)
+    yield
+
+
+@pytest.fixture
+def settings(data_root: Path, clean_env: None) -> Settings:
+    """Settings for a fresh data root with every embedded default."""
+    return load_settings(data_root)
