@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
 from pathlib import Path
 
 import pytest
@@ -19,14 +19,11 @@ def data_root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No OPENCDP_* variables from the caller's shell leak into a test's settings."""
-    import os
-
     for key in list(os.environ):
         if key.startswith("OPENCDP_") and key != "OPENCDP_TEST_DATABASE_URL":
             monkeypatch.delenv(key)
-    yield
 
 
 @pytest.fixture

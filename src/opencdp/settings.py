@@ -20,7 +20,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from opencdp.errors import ConfigError
+from opencdp.errors import ConfigError, InvalidNameError
 from opencdp.names import check_name
 
 CONFIG_FILE = "opencdp.yaml"
@@ -100,7 +100,10 @@ class Settings(BaseSettings):
     @classmethod
     def _tenant_names(cls, tenants: dict[str, TenantSettings]) -> dict[str, TenantSettings]:
         for name in tenants:
-            check_name(name, "tenant")
+            try:
+                check_name(name, "tenant")
+            except InvalidNameError as e:
+                raise ValueError(str(e)) from e  # pydantic reports it with its location
         return tenants
 
     @classmethod
