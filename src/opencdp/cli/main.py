@@ -51,9 +51,10 @@ def _root(
 def _register() -> None:
     # Each command lives in its own module; importing it here keeps this file the one
     # place that shows the whole command tree.
-    from opencdp.cli import init
+    from opencdp.cli import ingest, init
 
     init.register(app)
+    ingest.register(app)
 
 
 def main() -> None:

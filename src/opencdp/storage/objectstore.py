@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from fsspec import AbstractFileSystem
 from fsspec.core import url_to_fs
@@ -31,6 +31,9 @@ from opencdp.errors import (
     StorageUnavailableError,
 )
 from opencdp.logs import redact_text
+
+if TYPE_CHECKING:
+    from opencdp.settings import Settings
 
 # Hidden temporary files in the local store start with this prefix; listings skip them.
 _TMP_PREFIX = ".tmp-"
@@ -214,3 +217,8 @@ def open_object_store(url: str, options: dict[str, Any] | None = None) -> Object
 def _protocols(fs: AbstractFileSystem) -> tuple[str, ...]:
     protocol = fs.protocol
     return (protocol,) if isinstance(protocol, str) else tuple(protocol)
+
+
+def store_for(settings: Settings) -> ObjectStore:
+    """The configured object store: the data root folder, or `storage.url`."""
+    return open_object_store(settings.storage_url, settings.storage.options)

@@ -1,0 +1,1 @@
+"""The Singer protocol: a target that lands taps' output in the raw zone, and tap runners."""
