@@ -2,28 +2,42 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer._click.core import Context as ClickContext  # typer vendors click
+from typer.core import TyperGroup
 
 from opencdp.errors import OpenCDPError
 from opencdp.logs import configure_logging, redact_text
 from opencdp.settings import load_settings
 
+# Exit codes: 2 for errors that need a change (EX_USAGE-like), 75 (EX_TEMPFAIL) for
+# errors worth retrying, so that schedulers can tell them apart.
+EXIT_TERMINAL = 2
+EXIT_TRANSIENT = 75
+
+
+class _Group(TyperGroup):
+    """Turns OpenCDP errors into a clear message and an exit code, for every command."""
+
+    def invoke(self, ctx: ClickContext) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OpenCDPError as e:
+            typer.echo(f"error: {redact_text(str(e))}", err=True)
+            raise typer.Exit(EXIT_TRANSIENT if e.retryable else EXIT_TERMINAL) from e
+
+
 app = typer.Typer(
     name="opencdp",
+    cls=_Group,
     help="OpenCDP: an open-source Customer Data Platform.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-
-# Exit codes: 2 for errors that need a change (EX_USAGE-like), 75 (EX_TEMPFAIL) for
-# errors worth retrying, so that schedulers can tell them apart.
-EXIT_TERMINAL = 2
-EXIT_TRANSIENT = 75
 
 
 @app.callback()
@@ -51,19 +65,17 @@ def _root(
 def _register() -> None:
     # Each command lives in its own module; importing it here keeps this file the one
     # place that shows the whole command tree.
-    from opencdp.cli import ingest, init
+    from opencdp.cli import dlq, ingest, init, schemas
 
     init.register(app)
     ingest.register(app)
+    schemas.register(app)
+    dlq.register(app)
 
 
 def main() -> None:
     _register()
-    try:
-        app()  # standalone: click reports its own usage errors and exits
-    except OpenCDPError as e:
-        print(f"error: {redact_text(str(e))}", file=sys.stderr)
-        sys.exit(EXIT_TRANSIENT if e.retryable else EXIT_TERMINAL)
+    app()
 
 
 if __name__ == "__main__":

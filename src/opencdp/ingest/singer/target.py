@@ -156,7 +156,7 @@ class SingerTarget:
             self._seq += 1
             if self._seq & 255 == 1:
                 self._now_iso = _iso(self.clock())
-                self._now_json = b',"received_at":"' + self._now_iso.encode() + b'","extracted_at":'
+                self._now_json = self._received_json()
                 now = time.monotonic()
                 if self._pending_states and now - self._pending_states[0][2] > self.state_interval:
                     self._flush_all()
@@ -185,6 +185,29 @@ class SingerTarget:
         finally:
             self._compressor.shutdown()
         return self.summary
+
+    def resubmit(
+        self,
+        schemas: Iterable[SchemaMessage],
+        records: Iterable[tuple[RecordMessage, int]],
+    ) -> IngestSummary:
+        """Send records back through the same validation (DLQ reprocessing): each record
+        comes with its retry count, which grows by one if it is rejected again."""
+        for schema in schemas:
+            self._on_schema(schema, b"")
+        try:
+            for message, retries in records:
+                self._seq += 1
+                self._now_iso = _iso(self.clock())
+                self._now_json = self._received_json()
+                self._on_record(message.stream, message.record, message.time_extracted, retries)
+            self._flush_all()
+        finally:
+            self._compressor.shutdown()
+        return self.summary
+
+    def _received_json(self) -> bytes:
+        return b',"received_at":"' + self._now_iso.encode() + b'","extracted_at":'
 
     # --- messages ----------------------------------------------------------------------
 
@@ -218,7 +241,9 @@ class SingerTarget:
             if self.drift_policy == "dlq":
                 stream.drift_blocked = "; ".join(changes)
 
-    def _on_record(self, name: str, record: dict[str, Any], extracted: str | None) -> None:
+    def _on_record(
+        self, name: str, record: dict[str, Any], extracted: str | None, retry_count: int = 0
+    ) -> None:
         stream = self._stream(name)
         stream.stats.records_in += 1
         error: RecordError | None
@@ -236,7 +261,7 @@ class SingerTarget:
             if error.type in PROTOCOL_ERRORS:
                 self.summary.protocol_errors += 1
             meta = self._meta(name, stream.schema_version or None, extracted)
-            self._dead_letter(error.type, meta, record, error.as_dict())
+            self._dead_letter(error.type, meta, record, error.as_dict(), retry_count)
             return
         batch = stream.batch
         if batch is None:
@@ -340,12 +365,18 @@ class SingerTarget:
         )
 
     def _dead_letter(
-        self, error_type: str, meta: dict[str, Any], record: Any, error: dict[str, Any]
+        self,
+        error_type: str,
+        meta: dict[str, Any],
+        record: Any,
+        error: dict[str, Any],
+        retry_count: int = 0,
     ) -> None:
         buffer = self._dlq.get(error_type)
         if buffer is None:
             buffer = self._dlq[error_type] = self._open_buffer()
-        error = {**error, "at": meta["received_at"] or _iso(self.clock()), "retry_count": 0}
+        at = meta["received_at"] or _iso(self.clock())
+        error = {**error, "at": at, "retry_count": retry_count}
         buffer.lines.add(orjson.dumps({"_meta": meta, "record": record, "error": error}))
         if buffer.lines.lines >= self.batch_size:
             self._flush_dlq(error_type)
