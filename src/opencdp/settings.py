@@ -64,12 +64,41 @@ class DatabaseSettings(_Section):
 
 
 class SourceSettings(_Section):
-    """One data source of a tenant (a tap, a file export, a webhook or a tracking key)."""
+    """One data source of a tenant: a Singer tap (built in or from PyPI), a webhook or a
+    tracking-API key."""
 
     provider: str
-    kind: Literal["tap", "files", "webhook", "tracking"] = "tap"
-    schedule: str | None = None
+    kind: Literal["tap", "webhook", "tracking"] = "tap"
+    # "builtin:files" (also shopify, stripe), "command:<an installed tap's command line>",
+    # or a pip requirement such as "tap-jsonl==0.3.1" (installed into a virtual
+    # environment of its own under the data root).
+    tap: str | None = None
+    # The tap's command; default: the requirement's project name (tap-jsonl).
+    executable: str | None = None
+    # The tap's --config. Secrets belong in the environment: a string value
+    # "env:NAME" is replaced by the variable NAME when the tap starts.
     config: dict[str, Any] = Field(default_factory=dict)
+    # Streams to extract (by catalog selection); empty: every stream the tap offers.
+    select: list[str] = Field(default_factory=list)
+    schedule: str | None = None
+    timeout_seconds: float = Field(default=1800, gt=0)
+    max_retries: int = Field(default=3, ge=0)
+    drift_policy: Literal["warn", "dlq"] = "warn"
+
+    @field_validator("provider")
+    @classmethod
+    def _provider_name(cls, provider: str) -> str:
+        try:
+            return check_name(provider, "provider")
+        except InvalidNameError as e:
+            raise ValueError(str(e)) from e
+
+
+class AlertSettings(_Section):
+    """Where alerts go besides the log: a Slack-compatible incoming-webhook URL."""
+
+    webhook_url: SecretStr | None = None
+    dlq_threshold: int = Field(default=1000, ge=1)
 
 
 class TenantSettings(_Section):
@@ -94,6 +123,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     catalog: CatalogSettings = CatalogSettings()
     database: DatabaseSettings = DatabaseSettings()
+    alerts: AlertSettings = AlertSettings()
     tenants: dict[str, TenantSettings] = Field(default_factory=dict)
 
     @field_validator("tenants")

@@ -80,9 +80,7 @@ def summarize(store: ObjectStore, tenant: str, provider: str | None = None) -> l
         group = (parts[2], parts[3])
         files[group] += 1
         records[group] += sum(1 for _ in read_lines(store.read(key)))
-    return [
-        DlqGroup(tenant, p, e, files[(p, e)], records[(p, e)]) for p, e in sorted(files)
-    ]
+    return [DlqGroup(tenant, p, e, files[(p, e)], records[(p, e)]) for p, e in sorted(files)]
 
 
 def entries(

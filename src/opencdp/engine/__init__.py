@@ -1,0 +1,1 @@
+"""Execution engines: the only package that imports duckdb (and, later, pyspark)."""
