@@ -62,7 +62,9 @@ def tap_executable(root: Path, requirement: str, executable: str | None = None) 
 def _install(venv: Path, requirement: str) -> None:
     shutil.rmtree(venv, ignore_errors=True)
     log.info("installing_tap", requirement=requirement, venv=str(venv))
-    uv = shutil.which("uv")
+    # uv is a dependency of OpenCDP (next to this Python), and much faster than pip.
+    sibling = Path(sys.executable).parent / "uv"
+    uv = str(sibling) if sibling.exists() else shutil.which("uv")
     if uv:
         steps = [
             [uv, "venv", "--quiet", "--python", sys.executable, str(venv)],
