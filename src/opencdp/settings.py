@@ -49,17 +49,25 @@ class CatalogSettings(_Section):
 
 
 class DatabaseSettings(_Section):
-    """The serving PostgreSQL database. No URL: the embedded server under the data root."""
+    """The serving PostgreSQL database. No URL: the embedded server under the data root.
+    A URL (postgresql://user@host/db) or a libpq string (host=... dbname=...)."""
 
     url: SecretStr | None = None
 
     @field_validator("url")
     @classmethod
     def _postgres_only(cls, url: SecretStr | None) -> SecretStr | None:
-        if url is not None and not url.get_secret_value().startswith(
-            ("postgresql://", "postgres://")
-        ):
-            raise ValueError("database.url must be a postgresql:// URL")
+        from psycopg import ProgrammingError
+        from psycopg.conninfo import conninfo_to_dict
+
+        if url is not None:
+            try:
+                conninfo_to_dict(url.get_secret_value())
+            except ProgrammingError:
+                # The message is not passed on: it may quote the password.
+                raise ValueError(
+                    "database.url must be a postgresql:// URL or a libpq connection string"
+                ) from None
         return url
 
 
@@ -84,6 +92,15 @@ class SourceSettings(_Section):
     timeout_seconds: float = Field(default=1800, gt=0)
     max_retries: int = Field(default=3, ge=0)
     drift_policy: Literal["warn", "dlq"] = "warn"
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, schedule: str | None) -> str | None:
+        from croniter import croniter
+
+        if schedule is not None and not croniter.is_valid(schedule):
+            raise ValueError(f"{schedule!r} is not a cron expression (e.g. '0 * * * *')")
+        return schedule
 
     @field_validator("provider")
     @classmethod

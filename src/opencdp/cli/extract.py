@@ -9,7 +9,9 @@ from rich.console import Console
 
 from opencdp.cli.context import settings_of
 from opencdp.cli.ingest import print_summary
-from opencdp.ingest.extract import ExtractResult, extract
+from opencdp.db import Database
+from opencdp.ingest.extract import ExtractResult
+from opencdp.ingest.scheduler import run_recorded
 
 EXIT_EXTRACT_FAILED = 1
 
@@ -37,8 +39,10 @@ def register(app: typer.Typer) -> None:
         tenant: Annotated[str, typer.Option(help="Tenant.")],
         source: Annotated[str, typer.Option(help="Source declared in opencdp.yaml.")],
     ) -> None:
-        """Run a source's Singer tap into the raw zone (resumes from the saved state)."""
-        result = extract(settings_of(ctx), tenant, source)
+        """Run a source's Singer tap into the raw zone (resumes from the saved state); the
+        run is recorded (see `opencdp runs`)."""
+        settings = settings_of(ctx)
+        result = run_recorded(settings, Database.from_settings(settings), tenant, source)
         print_result(result, Console(stderr=True))
         if result.status == "failed":
             raise typer.Exit(EXIT_EXTRACT_FAILED)

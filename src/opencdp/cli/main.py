@@ -65,12 +65,13 @@ def _root(
 def _register() -> None:
     # Each command lives in its own module; importing it here keeps this file the one
     # place that shows the whole command tree.
-    from opencdp.cli import db, dlq, extract, ingest, init, query, schemas
+    from opencdp.cli import db, dlq, extract, ingest, init, query, scheduler, schemas
 
     init.register(app)
     db.register(app)
     ingest.register(app)
     extract.register(app)
+    scheduler.register(app)
     schemas.register(app)
     dlq.register(app)
     query.register(app)

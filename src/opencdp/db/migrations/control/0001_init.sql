@@ -16,7 +16,7 @@ CREATE TABLE pipeline_runs (
     started_at timestamptz NOT NULL DEFAULT now(),
     ended_at   timestamptz,
     status     text NOT NULL DEFAULT 'running'
-               CHECK (status IN ('running', 'succeeded', 'failed')),
+               CHECK (status IN ('running', 'succeeded', 'failed', 'timed_out')),
     records    bigint NOT NULL DEFAULT 0 CHECK (records >= 0),
     errors     bigint NOT NULL DEFAULT 0 CHECK (errors >= 0),
     details    jsonb NOT NULL DEFAULT '{}',
