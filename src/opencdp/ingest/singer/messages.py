@@ -62,10 +62,18 @@ Message = SchemaMessage | RecordMessage | StateMessage | ActivateVersionMessage 
 
 def parse_message(line: bytes | str) -> Message:
     """Parse one line; raise `ProtocolViolation` for anything that is not a Singer message."""
+    return parse_document(decode_line(line))
+
+
+def decode_line(line: bytes | str) -> Any:
     try:
-        doc = orjson.loads(line)
+        return orjson.loads(line)
     except orjson.JSONDecodeError as e:
         raise ProtocolViolation("malformed_json", f"line is not valid JSON: {e}") from e
+
+
+def parse_document(doc: Any) -> Message:
+    """The Singer message in an already decoded line."""
     if not isinstance(doc, dict):
         raise ProtocolViolation("malformed_message", "a Singer message must be a JSON object")
     kind = doc.get("type")

@@ -14,12 +14,14 @@ n is safe to save once no open buffer starts at or before n.
 
 from __future__ import annotations
 
+import gc
 import gzip
 import hashlib
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,11 +33,13 @@ from opencdp.ingest.schemas import DriftPolicy, SchemaRegistry
 from opencdp.ingest.singer.messages import (
     ActivateVersionMessage,
     BatchMessage,
+    Message,
     ProtocolViolation,
     RecordMessage,
     SchemaMessage,
     StateMessage,
-    parse_message,
+    decode_line,
+    parse_document,
 )
 from opencdp.ingest.singer.state import StateStore
 from opencdp.ingest.validation import InvalidSchemaError, RecordError, RecordValidator
@@ -152,6 +156,15 @@ class SingerTarget:
     def consume(self, lines: Iterable[bytes]) -> IngestSummary:
         """Process every line, then flush everything and save the last state."""
         started = last_report = time.monotonic()
+        with _fewer_gc_passes():
+            self._consume(lines, started, last_report)
+        try:
+            self._flush_all()
+        finally:
+            self._compressor.shutdown()
+        return self.summary
+
+    def _consume(self, lines: Iterable[bytes], started: float, last_report: float) -> None:
         for line in lines:
             self._seq += 1
             if self._seq & 255 == 1:
@@ -163,28 +176,35 @@ class SingerTarget:
                 if self.progress and now - last_report > 5:
                     self.progress(self.summary, now - started)
                     last_report = now
-            if not line.strip():
-                continue
             try:
-                message = parse_message(line)
+                doc = decode_line(line)
+                # The hot path: a well-formed RECORD is handled without building a message.
+                if type(doc) is dict and doc.get("type") == "RECORD":
+                    stream, record = doc.get("stream"), doc.get("record")
+                    if type(stream) is str and stream and type(record) is dict:
+                        extracted = doc.get("time_extracted")
+                        self._on_record(
+                            stream, record, extracted if type(extracted) is str else None
+                        )
+                        continue
+                message = parse_document(doc)
             except ProtocolViolation as e:
-                self._reject_line(line, e.kind, e.reason)
+                if line.strip():
+                    self._reject_line(line, e.kind, e.reason)
                 continue
-            if isinstance(message, RecordMessage):
-                self._on_record(message.stream, message.record, message.time_extracted)
-            elif isinstance(message, SchemaMessage):
-                self._on_schema(message, line)
-            elif isinstance(message, StateMessage):
-                self._pending_states.append((self._seq, message.value, time.monotonic()))
-            elif isinstance(message, BatchMessage):
-                self._on_batch(message, line)
-            elif isinstance(message, ActivateVersionMessage):
-                log.info("activate_version", stream=message.stream, version=message.version)
-        try:
-            self._flush_all()
-        finally:
-            self._compressor.shutdown()
-        return self.summary
+            self._dispatch(message, line)
+
+    def _dispatch(self, message: Message, line: bytes) -> None:
+        if isinstance(message, RecordMessage):
+            self._on_record(message.stream, message.record, message.time_extracted)
+        elif isinstance(message, SchemaMessage):
+            self._on_schema(message, line)
+        elif isinstance(message, StateMessage):
+            self._pending_states.append((self._seq, message.value, time.monotonic()))
+        elif isinstance(message, BatchMessage):
+            self._on_batch(message, line)
+        elif isinstance(message, ActivateVersionMessage):
+            log.info("activate_version", stream=message.stream, version=message.version)
 
     def resubmit(
         self,
@@ -244,7 +264,7 @@ class SingerTarget:
     def _on_record(
         self, name: str, record: dict[str, Any], extracted: str | None, retry_count: int = 0
     ) -> None:
-        stream = self._stream(name)
+        stream = self._streams.get(name) or self._stream(name)
         stream.stats.records_in += 1
         error: RecordError | None
         if stream.validator is None:
@@ -275,7 +295,7 @@ class SingerTarget:
                     head,
                     orjson.dumps(_record_id(record, stream.key_properties)),
                     self._now_json,
-                    orjson.dumps(extracted),
+                    b"null" if extracted is None else orjson.dumps(extracted),
                     tail,
                     orjson.dumps(record),
                     b"}",
@@ -428,6 +448,19 @@ class SingerTarget:
         self.summary.states_saved += 1
         self.summary.last_state = value
         self._pending_states = self._pending_states[len(safe) :]
+
+
+@contextmanager
+def _fewer_gc_passes() -> Iterator[None]:
+    """Decoded records are short-lived and free of reference cycles, yet their allocations
+    trigger a collection every 700 objects: a fifth of ingestion's CPU time. Collecting less
+    often costs a little memory, bounded by the threshold."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(100_000, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
 
 
 def _record_id(record: dict[str, Any], keys: tuple[str, ...]) -> str:
