@@ -65,7 +65,7 @@ def _root(
 def _register() -> None:
     # Each command lives in its own module; importing it here keeps this file the one
     # place that shows the whole command tree.
-    from opencdp.cli import db, dlq, extract, ingest, init, query, scheduler, schemas
+    from opencdp.cli import db, dlq, extract, generate, ingest, init, query, scheduler, schemas
 
     init.register(app)
     db.register(app)
@@ -75,6 +75,7 @@ def _register() -> None:
     schemas.register(app)
     dlq.register(app)
     query.register(app)
+    generate.register(app)
 
 
 def main() -> None:
