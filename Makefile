@@ -14,7 +14,7 @@ help:  ## list the targets
 	.tools/bin/pip install --quiet uv
 
 $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --locked --all-extras
+	$(UV) sync --locked --all-extras --python $(PYTHON)
 	@touch $@
 
 install: $(VENV)/.installed  ## create .venv with the locked dependencies
