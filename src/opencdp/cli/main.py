@@ -65,7 +65,18 @@ def _root(
 def _register() -> None:
     # Each command lives in its own module; importing it here keeps this file the one
     # place that shows the whole command tree.
-    from opencdp.cli import db, dlq, extract, generate, ingest, init, query, scheduler, schemas
+    from opencdp.cli import (
+        db,
+        demo,
+        dlq,
+        extract,
+        generate,
+        ingest,
+        init,
+        query,
+        scheduler,
+        schemas,
+    )
 
     init.register(app)
     db.register(app)
@@ -76,6 +87,7 @@ def _register() -> None:
     dlq.register(app)
     query.register(app)
     generate.register(app)
+    demo.register(app)
 
 
 def main() -> None:

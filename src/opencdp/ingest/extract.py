@@ -179,7 +179,7 @@ def extract(
         config_file = work / "config.json"
         config_file.write_text(json.dumps(config), encoding="utf-8")
         config_file.chmod(0o600)
-        catalog = _catalog(command, config_file, source.select, work)
+        catalog = _catalog(command, config_file, source.select, work, settings.root)
         for number in range(source.max_retries + 1):
             if number:
                 delay = backoff_base * 2 ** (number - 1)
@@ -206,13 +206,16 @@ def extract(
     return result
 
 
-def _catalog(command: list[str], config: Path, select: list[str], work: Path) -> Path | None:
+def _catalog(
+    command: list[str], config: Path, select: list[str], work: Path, cwd: Path
+) -> Path | None:
     if not select:
         return None
     discovered = subprocess.run(  # noqa: S603 - the tap command comes from the operator's config
         [*command, "--config", str(config), "--discover"],
         capture_output=True,
         check=False,
+        cwd=cwd,
     )
     if discovered.returncode != 0:
         raise ConfigError(
@@ -245,7 +248,10 @@ def _run_attempt(
         state_file.write_bytes(orjson.dumps(last_state))
         argv += ["--state", str(state_file)]
     log.info("tap_start", tenant=tenant, source=source_name, resumed=last_state is not None)
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # noqa: S603
+    # Taps run in the data root: relative paths in their config are relative to it.
+    process = subprocess.Popen(  # noqa: S603 - the tap command comes from the operator's config
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=settings.root
+    )
     assert process.stdout is not None
     assert process.stderr is not None
     tail: deque[str] = deque(maxlen=_STDERR_TAIL)
