@@ -25,17 +25,20 @@ def print_report(report: DemoReport, raw: dict[str, tuple[int, int]], console: C
         console.print(f"     {name:<26} {count:>9,} records")
 
     table = Table(title="2. extracted into the raw zone (opencdp extract)", title_justify="left")
-    for column in ("source", "provider", "status", "new records", "rejected", "streams"):
+    for column in ("source", "provider", "status", "new records", "rejected", "by stream"):
         table.add_column(column)
     for result in report.extractions:
-        streams = {s for a in result.attempts for s in a.summary.streams}
+        written: dict[str, int] = {}
+        for attempt in result.attempts:
+            for stream, stats in attempt.summary.streams.items():
+                written[stream] = written.get(stream, 0) + stats.written
         table.add_row(
             result.source,
             result.provider,
             result.status,
             f"{result.records:,}",
             f"{result.rejected:,}",
-            ", ".join(sorted(streams)) or "(no new files)",
+            ", ".join(f"{s} {n:,}" for s, n in sorted(written.items())) or "-",
         )
     console.print(table)
 

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from opencdp.alerts import Alerter
 from opencdp.cli.context import settings_of
 from opencdp.ingest.pipeline import ingest_lines
 from opencdp.ingest.schemas import DriftPolicy
@@ -88,5 +89,9 @@ def register(app: typer.Typer) -> None:
                 progress=progress,
             )
         print_summary(summary, err)
+        if summary.drift:
+            Alerter(settings.alerts).send(
+                f"schema drift in {tenant}/{provider}", {"streams": summary.drift}
+            )
         if not summary.ok:
             raise typer.Exit(EXIT_PROTOCOL_ERRORS)
