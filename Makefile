@@ -13,8 +13,11 @@ help:  ## list the targets
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet uv
 
+# Bytecode is compiled ahead: where PYTHONDONTWRITEBYTECODE is set, every command would
+# otherwise recompile every module it imports (seconds per start).
 $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --locked --all-extras --python $(PYTHON)
+	$(UV) sync --locked --all-extras --compile-bytecode --python $(PYTHON)
+	$(VENV)/bin/python -m compileall -q src
 	@touch $@
 
 install: $(VENV)/.installed  ## create .venv with the locked dependencies

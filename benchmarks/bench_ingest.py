@@ -37,7 +37,7 @@ SOURCES = {
     "stripe_customers": ("stripe/customers.jsonl", "id"),
     "stripe_charges": ("stripe/charges.jsonl", "id"),
     "events": ("events/events.jsonl", "messageId"),
-    "crm_contacts": ("crm/contacts.csv", "contact_id"),
+    "crm_contacts": ("crm/contacts.csv", "Id"),
 }
 
 

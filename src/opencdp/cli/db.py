@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from opencdp.cli.context import settings_of
-from opencdp.db import (
-    CONTROL_SCHEMA,
-    Database,
-    Migration,
-    database_status,
-    ensure_tenant,
-    migrate_control,
-    registered_tenants,
-    tenant_schema,
-)
 from opencdp.errors import ConfigError
 from opencdp.names import check_name
+
+if TYPE_CHECKING:
+    from opencdp.db import Migration
+
+# opencdp.db (psycopg) is imported inside the commands: `opencdp --help` stays fast.
 
 
 def _report(schema: str, applied: list[Migration]) -> None:
@@ -38,6 +33,8 @@ def register(app: typer.Typer) -> None:
     @db_app.command("status")
     def status(ctx: typer.Context) -> None:
         """Show where the database is and the version of each schema (starts it if embedded)."""
+        from opencdp.db import Database, database_status
+
         report = database_status(Database.from_settings(settings_of(ctx)))
         typer.echo(f"database  {report.location}")
         pid = f", pid {report.pid}" if report.pid is not None else ""
@@ -63,6 +60,15 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Apply pending migrations: control schema, then every registered or declared tenant."""
+        from opencdp.db import (
+            CONTROL_SCHEMA,
+            Database,
+            ensure_tenant,
+            migrate_control,
+            registered_tenants,
+            tenant_schema,
+        )
+
         settings = settings_of(ctx)
         if tenant is not None:
             check_name(tenant, "tenant")  # before anything is changed
@@ -77,6 +83,8 @@ def register(app: typer.Typer) -> None:
     @db_app.command("stop")
     def stop(ctx: typer.Context) -> None:
         """Stop the embedded PostgreSQL of this data root; the next command starts it again."""
+        from opencdp.db import Database
+
         db = Database.from_settings(settings_of(ctx))
         if db.server is None:
             raise ConfigError(

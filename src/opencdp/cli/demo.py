@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from opencdp.cli.context import settings_of
-from opencdp.demo import TENANT, DemoReport, run_demo
 from opencdp.settings import DEFAULT_ROOT
-from opencdp.storage import store_for
+
+if TYPE_CHECKING:
+    from opencdp.demo import DemoReport
 
 
 def print_report(report: DemoReport, raw: dict[str, tuple[int, int]], console: Console) -> None:
+    from opencdp.demo import TENANT
+
     people = report.manifest["people"]
     action = "generated" if report.generated else "already generated (kept)"
     console.print(f"\n[bold]OpenCDP demo[/] — data root {report.root.resolve()}\n")
@@ -74,6 +77,9 @@ def register(app: typer.Typer) -> None:
         people: Annotated[int, typer.Option(min=10, help="People in the demo tenant.")] = 2_000,
     ) -> None:
         """Generate a demo tenant and run every pipeline stage on embedded defaults."""
+        from opencdp.demo import TENANT, run_demo
+        from opencdp.storage import store_for
+
         settings = settings_of(ctx)
         console = Console()
         report = run_demo(settings, people=people)

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from opencdp.cli.context import settings_of
-from opencdp.cli.ingest import print_summary
-from opencdp.db import Database
-from opencdp.ingest.extract import ExtractResult
-from opencdp.ingest.scheduler import run_recorded
+
+if TYPE_CHECKING:
+    from opencdp.ingest.extract import ExtractResult
+
 
 EXIT_EXTRACT_FAILED = 1
 
 
 def print_result(result: ExtractResult, console: Console) -> None:
+    from opencdp.cli.ingest import print_summary
+
     for number, attempt in enumerate(result.attempts, start=1):
         console.print(
             f"attempt {number}: exit code {attempt.exit_code}"
@@ -41,6 +43,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run a source's Singer tap into the raw zone (resumes from the saved state); the
         run is recorded (see `opencdp runs`)."""
+        from opencdp.db import Database
+        from opencdp.ingest.scheduler import run_recorded
+
         settings = settings_of(ctx)
         result = run_recorded(settings, Database.from_settings(settings), tenant, source)
         print_result(result, Console(stderr=True))

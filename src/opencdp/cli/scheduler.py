@@ -11,10 +11,6 @@ from rich.console import Console
 from rich.table import Table
 
 from opencdp.cli.context import settings_of
-from opencdp.db import Database, migrate_control
-from opencdp.db.runs import RunLog
-from opencdp.ingest.extract import ExtractResult
-from opencdp.ingest.scheduler import Scheduler
 
 
 def register(app: typer.Typer) -> None:
@@ -28,6 +24,10 @@ def register(app: typer.Typer) -> None:
         tick: Annotated[float, typer.Option(min=1, help="Seconds between checks.")] = 30.0,
     ) -> None:
         """Run every tenant's due extractions by their cron `schedule` (until Ctrl-C)."""
+        from opencdp.db import Database
+        from opencdp.ingest.extract import ExtractResult
+        from opencdp.ingest.scheduler import Scheduler
+
         settings = settings_of(ctx)
         runner = Scheduler(settings, Database.from_settings(settings), parallel=parallel)
         console = Console(stderr=True)
@@ -64,6 +64,9 @@ def register(app: typer.Typer) -> None:
         limit: Annotated[int, typer.Option(min=1, help="Most recent first.")] = 30,
     ) -> None:
         """List pipeline runs: source, start, end, status, records, errors."""
+        from opencdp.db import Database, migrate_control
+        from opencdp.db.runs import RunLog
+
         db = Database.from_settings(settings_of(ctx))
         migrate_control(db)
         records = RunLog(db).recent(tenant, limit)

@@ -16,8 +16,9 @@ from typing import Any
 import orjson
 from isal import isal_zlib
 
-# Lines are compressed in chunks of about this many bytes: one call per chunk, not per line.
-_CHUNK = 1 << 20
+# Lines are compressed in chunks of this many lines (about 1 MB of typical records): one
+# compression call per chunk, not per line.
+_CHUNK_LINES = 1024
 # ISA-L level 2: on generated customer data it saves as much as level 3 (86.5% of the
 # bytes) at four times its speed.
 GZIP_LEVEL = 2
@@ -26,15 +27,7 @@ GZIP_LEVEL = 2
 class GzipLines:
     """Accumulates NDJSON lines as one gzip member; `finish()` returns the file's bytes."""
 
-    __slots__ = (
-        "_compressor",
-        "_executor",
-        "_out",
-        "_pending",
-        "_pending_bytes",
-        "lines",
-        "raw_bytes",
-    )
+    __slots__ = ("_compressor", "_executor", "_out", "_pending", "lines", "raw_bytes")
 
     def __init__(self, level: int = GZIP_LEVEL, executor: Executor | None = None) -> None:
         # wbits=31: a gzip header and trailer around the deflate stream.
@@ -43,30 +36,30 @@ class GzipLines:
         self._executor = executor
         self._out: list[Future[bytes] | bytes] = []
         self._pending: list[bytes] = []
-        self._pending_bytes = 0
-        self.lines = 0
+        self.lines = 0  # lines compressed so far (all of them after finish())
         self.raw_bytes = 0
 
-    def add(self, line: bytes) -> None:
-        """Add one JSON document (without its newline)."""
-        self._pending.append(line)
-        size = len(line) + 1
-        self._pending_bytes += size
-        self.raw_bytes += size
-        self.lines += 1
-        if self._pending_bytes >= _CHUNK:
-            self._compress_pending()
+    def add(self, line: bytes) -> int:
+        """Add one JSON document (without its newline); return the lines added so far."""
+        pending = self._pending
+        pending.append(line)
+        waiting = len(pending)
+        if waiting < _CHUNK_LINES:
+            return self.lines + waiting
+        self._compress_pending()
+        return self.lines
 
-    def add_json(self, value: Any) -> None:
-        self.add(orjson.dumps(value))
+    def add_json(self, value: Any) -> int:
+        return self.add(orjson.dumps(value))
 
     def _compress_pending(self) -> None:
         if not self._pending:
             return
         self._pending.append(b"")
         chunk = b"\n".join(self._pending)
+        self.lines += len(self._pending) - 1
+        self.raw_bytes += len(chunk)
         self._pending = []
-        self._pending_bytes = 0
         if self._executor is None:
             self._out.append(self._compressor.compress(chunk))
         else:

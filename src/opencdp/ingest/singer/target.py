@@ -38,7 +38,6 @@ from opencdp.ingest.singer.messages import (
     RecordMessage,
     SchemaMessage,
     StateMessage,
-    decode_line,
     parse_document,
 )
 from opencdp.ingest.singer.state import StateStore
@@ -63,7 +62,7 @@ PROTOCOL_ERRORS = frozenset(
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class StreamStats:
     records_in: int = 0
     written: int = 0
@@ -90,7 +89,7 @@ class IngestSummary:
         return self.protocol_errors == 0
 
 
-@dataclass
+@dataclass(slots=True)
 class _Buffer:
     lines: GzipLines
     first_seq: int
@@ -99,7 +98,7 @@ class _Buffer:
     envelope: tuple[bytes, bytes] = (b"", b"")
 
 
-@dataclass
+@dataclass(slots=True)
 class _Stream:
     name: str
     validator: RecordValidator | None = None
@@ -165,6 +164,7 @@ class SingerTarget:
         return self.summary
 
     def _consume(self, lines: Iterable[bytes], started: float, last_report: float) -> None:
+        loads, on_record = orjson.loads, self._on_record  # bound once: the loop is hot
         for line in lines:
             self._seq += 1
             if self._seq & 255 == 1:
@@ -177,16 +177,19 @@ class SingerTarget:
                     self.progress(self.summary, now - started)
                     last_report = now
             try:
-                doc = decode_line(line)
-                # The hot path: a well-formed RECORD is handled without building a message.
-                if type(doc) is dict and doc.get("type") == "RECORD":
-                    stream, record = doc.get("stream"), doc.get("record")
-                    if type(stream) is str and stream and type(record) is dict:
-                        extracted = doc.get("time_extracted")
-                        self._on_record(
-                            stream, record, extracted if type(extracted) is str else None
-                        )
-                        continue
+                doc = loads(line)
+            except orjson.JSONDecodeError as e:
+                if line.strip():
+                    self._reject_line(line, "malformed_json", f"line is not valid JSON: {e}")
+                continue
+            # The hot path: a well-formed RECORD is handled without building a message.
+            if type(doc) is dict and doc.get("type") == "RECORD":
+                stream, record = doc.get("stream"), doc.get("record")
+                if type(stream) is str and stream and type(record) is dict:
+                    extracted = doc.get("time_extracted")
+                    on_record(stream, record, extracted if type(extracted) is str else None)
+                    continue
+            try:
                 message = parse_document(doc)
             except ProtocolViolation as e:
                 if line.strip():
@@ -289,11 +292,13 @@ class SingerTarget:
         # The envelope is assembled from pre-serialized parts: only the record, its id
         # and the times are serialized per record (the hot path of ingestion).
         head, tail = batch.envelope
-        batch.lines.add(
+        keys = stream.key_properties
+        record_id = str(record[keys[0]]) if len(keys) == 1 else _record_id(record, keys)
+        added = batch.lines.add(
             b"".join(
                 (
                     head,
-                    orjson.dumps(_record_id(record, stream.key_properties)),
+                    orjson.dumps(record_id),
                     self._now_json,
                     b"null" if extracted is None else orjson.dumps(extracted),
                     tail,
@@ -302,7 +307,7 @@ class SingerTarget:
                 )
             )
         )
-        if batch.lines.lines >= self.batch_size:
+        if added >= self.batch_size:
             self._flush_stream(stream)
             self._save_safe_state()
 
@@ -397,8 +402,8 @@ class SingerTarget:
             buffer = self._dlq[error_type] = self._open_buffer()
         at = meta["received_at"] or _iso(self.clock())
         error = {**error, "at": at, "retry_count": retry_count}
-        buffer.lines.add(orjson.dumps({"_meta": meta, "record": record, "error": error}))
-        if buffer.lines.lines >= self.batch_size:
+        added = buffer.lines.add_json({"_meta": meta, "record": record, "error": error})
+        if added >= self.batch_size:
             self._flush_dlq(error_type)
             self._save_safe_state()
 
@@ -407,8 +412,8 @@ class SingerTarget:
         if batch is None:
             return
         stream.batch = None
-        lines = batch.lines.lines
         data = batch.lines.finish()
+        lines = batch.lines.lines
         key = self.raw.commit_batch(stream.name, data, batch.opened_at)
         stats = stream.stats
         stats.written += lines
@@ -465,8 +470,6 @@ def _fewer_gc_passes() -> Iterator[None]:
 
 def _record_id(record: dict[str, Any], keys: tuple[str, ...]) -> str:
     """The dedup key: the key properties' values, or a hash of a keyless record."""
-    if len(keys) == 1:
-        return str(record[keys[0]])
     if keys:
         return "|".join(str(record[k]) for k in keys)
     return hashlib.sha1(orjson.dumps(record, option=orjson.OPT_SORT_KEYS)).hexdigest()[:20]  # noqa: S324
