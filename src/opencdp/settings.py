@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -71,6 +79,24 @@ class DatabaseSettings(_Section):
         return url
 
 
+class WebhookSettings(_Section):
+    """How a webhook source's requests are verified and limited."""
+
+    # shopify | stripe | standard (Standard Webhooks) | hmac (X-Hub-Signature-256 style) | jwt
+    scheme: Literal["shopify", "stripe", "standard", "hmac", "jwt"]
+    # Signing secrets, newest first during a rotation; "env:NAME" reads the environment.
+    secrets: list[str] = Field(default_factory=list)
+    # PEM public keys (or "env:NAME") for RS256 JWTs.
+    public_keys: list[str] = Field(default_factory=list)
+    signature_header: str = "X-Hub-Signature-256"  # hmac scheme only
+    tolerance_seconds: float = Field(default=300, gt=0)
+    audience: str | None = None  # jwt scheme only
+    issuer: str | None = None  # jwt scheme only
+    # CIDR blocks allowed to call (empty: anyone); e.g. the provider's published ranges.
+    allowed_ips: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=1 << 20, ge=1)
+
+
 class SourceSettings(_Section):
     """One data source of a tenant: a Singer tap (built in or from PyPI), a webhook or a
     tracking-API key."""
@@ -92,6 +118,18 @@ class SourceSettings(_Section):
     timeout_seconds: float = Field(default=1800, gt=0)
     max_retries: int = Field(default=3, ge=0)
     drift_policy: Literal["warn", "dlq"] = "warn"
+    # kind: webhook — verification and limits.
+    webhook: WebhookSettings | None = None
+    # kind: tracking — the Segment-style write keys that map to this source ("env:NAME").
+    write_keys: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> SourceSettings:
+        if self.kind == "webhook" and self.webhook is None:
+            raise ValueError("a webhook source needs a `webhook:` section (scheme, secrets)")
+        if self.kind == "tracking" and not self.write_keys:
+            raise ValueError("a tracking source needs `write_keys`")
+        return self
 
     @field_validator("schedule")
     @classmethod
@@ -109,6 +147,25 @@ class SourceSettings(_Section):
             return check_name(provider, "provider")
         except InvalidNameError as e:
             raise ValueError(str(e)) from e
+
+
+class CollectSettings(_Section):
+    """The real-time collection service (`opencdp collect serve`) and its batcher."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+    # None: the durable on-disk queue under {root}/state/queue; or an SQS queue
+    # (sqs://queue-name or its https URL), with boto3 options in queue_options.
+    queue_url: str | None = None
+    queue_options: dict[str, Any] = Field(default_factory=dict)
+    # Per tenant and worker: sustained requests per second, and the burst above it.
+    rate_limit_per_second: float = Field(default=2000, gt=0)
+    rate_limit_burst: int = Field(default=4000, ge=1)
+    # How long a webhook id or messageId is remembered to drop replays and duplicates.
+    dedup_window_seconds: float = Field(default=86_400, gt=0)
+    batch_max_events: int = Field(default=20_000, ge=1)
+    batch_max_seconds: float = Field(default=300, gt=0)
 
 
 class AlertSettings(_Section):
@@ -141,6 +198,7 @@ class Settings(BaseSettings):
     catalog: CatalogSettings = CatalogSettings()
     database: DatabaseSettings = DatabaseSettings()
     alerts: AlertSettings = AlertSettings()
+    collect: CollectSettings = CollectSettings()
     tenants: dict[str, TenantSettings] = Field(default_factory=dict)
 
     @field_validator("tenants")
@@ -194,6 +252,24 @@ def load_settings(root: Path | None = None, **overrides: Any) -> Settings:
             f"invalid settings: {_describe(e)}",
             hint=f"check {config_root / CONFIG_FILE} and the OPENCDP_* environment variables",
         ) from e
+
+
+def resolve_env_refs(value: Any, environ: dict[str, str]) -> Any:
+    """Replace "env:NAME" strings by the environment variable NAME (secrets stay out of
+    opencdp.yaml); a missing variable is an error that names it, never a value."""
+    if isinstance(value, dict):
+        return {k: resolve_env_refs(v, environ) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_env_refs(v, environ) for v in value]
+    if isinstance(value, str) and value.startswith("env:"):
+        name = value.removeprefix("env:")
+        if name not in environ:
+            raise ConfigError(
+                f"the configuration needs the environment variable {name}",
+                hint=f"export {name}=... before running the extraction",
+            )
+        return environ[name]
+    return value
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

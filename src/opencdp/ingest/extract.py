@@ -34,10 +34,10 @@ from opencdp.ingest.singer.target import IngestSummary
 from opencdp.ingest.singer.venvs import tap_executable
 from opencdp.ingest.taps import BUILTIN_TAPS
 from opencdp.logs import get_logger
-from opencdp.settings import Settings, SourceSettings
+from opencdp.settings import Settings, SourceSettings, resolve_env_refs
 from opencdp.storage import store_for
 from opencdp.storage.ndjson import GzipLines
-from opencdp.storage.rawzone import DeadLetterWriter
+from opencdp.storage.rawzone import DeadLetterWriter, iso_utc
 
 log = get_logger(__name__)
 
@@ -113,24 +113,6 @@ def tap_command(settings: Settings, source: SourceSettings) -> list[str]:
     return [str(tap_executable(settings.root, source.tap, source.executable))]
 
 
-def resolve_config(value: Any, environ: dict[str, str]) -> Any:
-    """Replace "env:NAME" strings by the environment variable NAME (secrets stay out of
-    opencdp.yaml); a missing variable is an error that names it, never a value."""
-    if isinstance(value, dict):
-        return {k: resolve_config(v, environ) for k, v in value.items()}
-    if isinstance(value, list):
-        return [resolve_config(v, environ) for v in value]
-    if isinstance(value, str) and value.startswith("env:"):
-        name = value.removeprefix("env:")
-        if name not in environ:
-            raise ConfigError(
-                f"the tap configuration needs the environment variable {name}",
-                hint=f"export {name}=... before running the extraction",
-            )
-        return environ[name]
-    return value
-
-
 def select_streams(catalog: dict[str, Any], selected: list[str]) -> dict[str, Any]:
     """Mark exactly `selected` streams as selected in a discovered catalog (pure)."""
     streams = catalog.get("streams") or []
@@ -164,7 +146,7 @@ def extract(
     """Run one extraction of `source_name` with retries; never raises for tap failures."""
     source = source_of(settings, tenant, source_name)
     command = tap_command(settings, source)
-    config = resolve_config(source.config, dict(os.environ))
+    config = resolve_env_refs(source.config, dict(os.environ))
     result = ExtractResult(
         tenant=tenant,
         source=source_name,
@@ -306,7 +288,7 @@ def _describe_failure(attempt: Attempt) -> str:
 
 def _keep_failure(settings: Settings, result: ExtractResult) -> None:
     now = datetime.now(UTC)
-    stamp = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    stamp = iso_utc(now)
     lines = GzipLines()
     lines.add_json(
         {

@@ -22,6 +22,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def iso_utc(at: datetime) -> str:
+    """The envelope's time format: ISO 8601 in UTC with milliseconds and a Z."""
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 class RawZoneWriter:
     """Writes the numbered batch files of one tenant and provider."""
 

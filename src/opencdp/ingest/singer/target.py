@@ -44,7 +44,7 @@ from opencdp.ingest.singer.state import StateStore
 from opencdp.ingest.validation import InvalidSchemaError, RecordError, RecordValidator
 from opencdp.logs import get_logger
 from opencdp.storage.ndjson import GzipLines
-from opencdp.storage.rawzone import Clock, DeadLetterWriter, RawZoneWriter, utc_now
+from opencdp.storage.rawzone import Clock, DeadLetterWriter, RawZoneWriter, iso_utc, utc_now
 
 log = get_logger(__name__)
 
@@ -168,7 +168,7 @@ class SingerTarget:
         for line in lines:
             self._seq += 1
             if self._seq & 255 == 1:
-                self._now_iso = _iso(self.clock())
+                self._now_iso = iso_utc(self.clock())
                 self._now_json = self._received_json()
                 now = time.monotonic()
                 if self._pending_states and now - self._pending_states[0][2] > self.state_interval:
@@ -221,7 +221,7 @@ class SingerTarget:
         try:
             for message, retries in records:
                 self._seq += 1
-                self._now_iso = _iso(self.clock())
+                self._now_iso = iso_utc(self.clock())
                 self._now_json = self._received_json()
                 self._on_record(message.stream, message.record, message.time_extracted, retries)
             self._flush_all()
@@ -320,7 +320,7 @@ class SingerTarget:
             "stream": stream,
             "kind": "tap",
             "id": None,
-            "received_at": self._now_iso or _iso(self.clock()),
+            "received_at": self._now_iso or iso_utc(self.clock()),
             "extracted_at": extracted,
             "batch_id": None,
             "schema_version": version,
@@ -400,7 +400,7 @@ class SingerTarget:
         buffer = self._dlq.get(error_type)
         if buffer is None:
             buffer = self._dlq[error_type] = self._open_buffer()
-        at = meta["received_at"] or _iso(self.clock())
+        at = meta["received_at"] or iso_utc(self.clock())
         error = {**error, "at": at, "retry_count": retry_count}
         added = buffer.lines.add_json({"_meta": meta, "record": record, "error": error})
         if added >= self.batch_size:
@@ -473,7 +473,3 @@ def _record_id(record: dict[str, Any], keys: tuple[str, ...]) -> str:
     if keys:
         return "|".join(str(record[k]) for k in keys)
     return hashlib.sha1(orjson.dumps(record, option=orjson.OPT_SORT_KEYS)).hexdigest()[:20]  # noqa: S324
-
-
-def _iso(at: datetime) -> str:
-    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
