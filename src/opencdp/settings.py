@@ -88,7 +88,11 @@ class WebhookSettings(_Section):
     secrets: list[str] = Field(default_factory=list)
     # PEM public keys (or "env:NAME") for RS256 JWTs.
     public_keys: list[str] = Field(default_factory=list)
-    signature_header: str = "X-Hub-Signature-256"  # hmac scheme only
+    # hmac scheme only: the signature header, and headers naming the event id and type
+    # (GitHub: X-GitHub-Delivery, X-GitHub-Event).
+    signature_header: str = "X-Hub-Signature-256"
+    id_header: str | None = None
+    type_header: str | None = None
     tolerance_seconds: float = Field(default=300, gt=0)
     audience: str | None = None  # jwt scheme only
     issuer: str | None = None  # jwt scheme only
@@ -180,6 +184,9 @@ class TenantSettings(_Section):
 
     default_country: str = "US"
     timezone: str = "UTC"
+    # The collection service's rate limit for this tenant (default: collect's).
+    rate_limit_per_second: float | None = Field(default=None, gt=0)
+    rate_limit_burst: int | None = Field(default=None, ge=1)
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
 
 

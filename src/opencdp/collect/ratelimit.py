@@ -12,19 +12,26 @@ class _Bucket:
 
 
 class RateLimiter:
-    def __init__(self, rate: float, burst: int) -> None:
+    """Buckets per key; each key's rate and burst are given by `limits` (default: the
+    limiter's own)."""
+
+    def __init__(
+        self, rate: float, burst: int, limits: dict[str, tuple[float, int]] | None = None
+    ) -> None:
         self.rate = rate
         self.burst = burst
+        self.limits = limits or {}
         self._buckets: dict[str, _Bucket] = {}
 
     def take(self, key: str, now: float, cost: float = 1.0) -> float:
         """0 if the request may pass, else the seconds to wait before retrying."""
+        rate, burst = self.limits.get(key, (self.rate, self.burst))
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = _Bucket(float(self.burst), now)
-        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.rate)
+            bucket = self._buckets[key] = _Bucket(float(burst), now)
+        bucket.tokens = min(burst, bucket.tokens + (now - bucket.at) * rate)
         bucket.at = now
         if bucket.tokens >= cost:
             bucket.tokens -= cost
             return 0.0
-        return (cost - bucket.tokens) / self.rate
+        return (cost - bucket.tokens) / rate
