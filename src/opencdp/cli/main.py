@@ -66,6 +66,7 @@ def _register() -> None:
     # Each command lives in its own module; importing it here keeps this file the one
     # place that shows the whole command tree.
     from opencdp.cli import (
+        collect,
         db,
         demo,
         dlq,
@@ -88,6 +89,7 @@ def _register() -> None:
     query.register(app)
     generate.register(app)
     demo.register(app)
+    collect.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,73 @@
+"""Running the collection service: granian workers for the HTTP side, one batcher thread.
+
+Workers are separate processes: each builds its app from the environment
+(`app_from_env`, granian's factory), so the settings travel as OPENCDP_* variables. The
+batcher runs once, in the parent, so that two workers never drain the same queue.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from opencdp.collect.app import CollectApp
+from opencdp.collect.batcher import Batcher, BatcherConfig
+from opencdp.collect.queue import open_queue
+from opencdp.collect.routes import build_routes
+from opencdp.logs import configure_logging, get_logger
+from opencdp.settings import Settings, load_settings
+from opencdp.storage import store_for
+
+log = get_logger(__name__)
+
+
+def build_app(settings: Settings) -> CollectApp:
+    collect = settings.collect
+    queue = open_queue(collect.queue_url, settings.root, collect.queue_options)
+    return CollectApp(collect, build_routes(settings), queue, store_for(settings))
+
+
+def app_from_env() -> CollectApp:
+    """granian's factory: one app per worker process, built from OPENCDP_* variables."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return build_app(settings)
+
+
+def start_batcher(settings: Settings, stop: threading.Event) -> threading.Thread:
+    collect = settings.collect
+    queue = open_queue(collect.queue_url, settings.root, collect.queue_options)
+    batcher = Batcher(
+        queue,
+        store_for(settings),
+        BatcherConfig(max_events=collect.batch_max_events, max_age=collect.batch_max_seconds),
+    )
+    thread = threading.Thread(target=batcher.run_forever, args=(stop,), name="batcher", daemon=True)
+    thread.start()
+    return thread
+
+
+def serve(settings: Settings, *, host: str, port: int, workers: int, batcher: bool) -> None:
+    """Serve until interrupted; with `batcher`, also drain the queue into the raw zone."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    build_routes(settings)  # refuse a bad configuration before any worker starts
+    os.environ["OPENCDP_ROOT"] = str(settings.root.resolve())
+    os.environ["OPENCDP_LOG_LEVEL"] = settings.log_level
+    stop = threading.Event()
+    thread = start_batcher(settings, stop) if batcher else None
+    log.info("collect_serving", host=host, port=port, workers=workers, batcher=batcher)
+    try:
+        Granian(
+            "opencdp.collect.server:app_from_env",
+            address=host,
+            port=port,
+            workers=workers,
+            interface=Interfaces.ASGI,
+            factory=True,
+        ).serve()
+    finally:
+        stop.set()
+        if thread is not None:
+            thread.join(timeout=30)
