@@ -12,14 +12,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from opencdp.cli.init import init_root
-from opencdp.db import Database, ensure_tenant
-from opencdp.generate import GenerateConfig, generate_tenant
-from opencdp.ingest.extract import ExtractResult
-from opencdp.ingest.scheduler import run_recorded
-from opencdp.lake import ensure_namespace, open_catalog
 from opencdp.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from opencdp.ingest.extract import ExtractResult
 
 TENANT = "demo"
 
@@ -35,6 +33,13 @@ class DemoReport:
 
 
 def run_demo(settings: Settings, people: int = 2_000, seed: int = 42) -> DemoReport:
+    # Imported here: the CLI imports this module for its constants on every start.
+    from opencdp.cli.init import init_root
+    from opencdp.db import Database, ensure_tenant
+    from opencdp.generate import GenerateConfig, generate_tenant
+    from opencdp.ingest.scheduler import run_recorded
+    from opencdp.lake import ensure_namespace, open_catalog
+
     init_root(settings.root)
     settings = load_settings(settings.root)  # the example config may have just been written
     exports = settings.root / "generated" / TENANT

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -9,15 +10,14 @@ from rich.console import Console
 from rich.table import Table
 
 from opencdp.cli.context import settings_of
-from opencdp.settings import DEFAULT_ROOT
+from opencdp.demo import TENANT
+from opencdp.settings import DEFAULT_ROOT, Settings, load_settings
 
 if TYPE_CHECKING:
     from opencdp.demo import DemoReport
 
 
 def print_report(report: DemoReport, raw: dict[str, tuple[int, int]], console: Console) -> None:
-    from opencdp.demo import TENANT
-
     people = report.manifest["people"]
     action = "generated" if report.generated else "already generated (kept)"
     console.print(f"\n[bold]OpenCDP demo[/] — data root {report.root.resolve()}\n")
@@ -77,7 +77,7 @@ def register(app: typer.Typer) -> None:
         people: Annotated[int, typer.Option(min=10, help="People in the demo tenant.")] = 2_000,
     ) -> None:
         """Generate a demo tenant and run every pipeline stage on embedded defaults."""
-        from opencdp.demo import TENANT, run_demo
+        from opencdp.demo import run_demo
         from opencdp.storage import store_for
 
         settings = settings_of(ctx)
@@ -93,6 +93,48 @@ def register(app: typer.Typer) -> None:
         if failed:
             console.print(f"[red]extraction failed for: {', '.join(failed)}[/]")
             raise typer.Exit(1)
-        if serve:
-            # No stage serves anything yet: the REST API arrives with the serving layer.
-            console.print("nothing to serve yet: the demo exits (the REST API is not built yet)")
+        settings = load_settings(settings.root)  # the demo may have just written the config
+        sources = settings.tenant(TENANT).sources
+        if "site" not in sources or "shop_webhooks" not in sources:
+            console.print(
+                "the demo tenant declares no live sources: the collection step is skipped"
+            )
+            return
+        serve_live(settings, report.exports, console, serve)
+
+
+def serve_live(settings: Settings, exports: Path, console: Console, serve: bool) -> None:
+    """Send demo traffic through the collection service; with `serve`, keep serving."""
+    import threading
+
+    from opencdp.collect.server import start_batcher
+    from opencdp.demo_live import WRITE_KEY, run_live
+
+    live, process = run_live(settings, exports)
+    console.print(
+        f"5. live collection at {live.url}: {live.events_sent:,} tracking-API events and "
+        f"{live.webhooks_sent} signed Shopify webhooks accepted; the batcher landed "
+        f"{live.landed:,} events in {live.files} raw files (raw/{TENANT}/segment, "
+        f"raw/{TENANT}/shopify)"
+    )
+    try:
+        if not serve:
+            return
+        stop = threading.Event()
+        start_batcher(settings, stop)
+        console.print(
+            f"\nserving until Ctrl-C. Try:\n"
+            f"  curl -s -u {WRITE_KEY}: -H 'Content-Type: application/json' "
+            f'-d \'{{"userId":"u1","event":"Demo Clicked"}}\' {live.url}/v1/track\n'
+            f"  curl -s {live.url}/metrics | grep opencdp_collect_requests",
+            soft_wrap=True,
+        )
+        try:
+            process.wait()
+        except KeyboardInterrupt:
+            console.print("stopping")
+        finally:
+            stop.set()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

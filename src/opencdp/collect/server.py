@@ -11,7 +11,7 @@ import os
 import threading
 
 from opencdp.collect.app import CollectApp
-from opencdp.collect.batcher import Batcher, BatcherConfig
+from opencdp.collect.batcher import Batcher
 from opencdp.collect.queue import open_queue
 from opencdp.collect.routes import build_routes
 from opencdp.logs import configure_logging, get_logger
@@ -37,11 +37,7 @@ def app_from_env() -> CollectApp:
 def start_batcher(settings: Settings, stop: threading.Event) -> threading.Thread:
     collect = settings.collect
     queue = open_queue(collect.queue_url, settings.root, collect.queue_options)
-    batcher = Batcher(
-        queue,
-        store_for(settings),
-        BatcherConfig(max_events=collect.batch_max_events, max_age=collect.batch_max_seconds),
-    )
+    batcher = Batcher.from_settings(settings, queue)
     thread = threading.Thread(target=batcher.run_forever, args=(stop,), name="batcher", daemon=True)
     thread.start()
     return thread
@@ -51,6 +47,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, batcher: bo
     """Serve until interrupted; with `batcher`, also drain the queue into the raw zone."""
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.log import LogLevels
 
     build_routes(settings)  # refuse a bad configuration before any worker starts
     os.environ["OPENCDP_ROOT"] = str(settings.root.resolve())
@@ -66,6 +63,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, batcher: bo
             workers=workers,
             interface=Interfaces.ASGI,
             factory=True,
+            log_level=LogLevels(settings.log_level),
         ).serve()
     finally:
         stop.set()
