@@ -85,3 +85,12 @@ def _stop(server: EmbeddedServer) -> None:
     # stderr, closed since: back to the defaults, which print to the current stdout.
     structlog.reset_defaults()
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """A local S3-compatible server (moto) for this test module."""
+    from tests.support.s3 import moto_server
+
+    with moto_server() as endpoint:
+        yield endpoint

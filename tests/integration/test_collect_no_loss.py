@@ -7,9 +7,6 @@ import base64
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -19,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.support.collect import free_port, start_collect, stop_collect
 
 from opencdp.storage.ndjson import read_lines
 
@@ -26,43 +24,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 WRITE_KEY = "wk_no_loss"
 AUTH = "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start(root: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCDP_")}
-    opencdp = Path(sys.executable).parent / "opencdp"
-    process = subprocess.Popen(
-        [
-            str(opencdp),
-            "--root",
-            str(root),
-            "collect",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: SIGKILL reaches every worker
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return process
-        except OSError:
-            time.sleep(0.1)
-    os.killpg(process.pid, signal.SIGKILL)
-    raise RuntimeError("the collection service did not start")
 
 
 def send(url: str, message_id: str) -> bool:
@@ -101,7 +62,7 @@ def test_sigkill_mid_load_loses_no_acknowledged_event(tmp_path: Path) -> None:
     (root / "opencdp.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    process = start(root, port)
+    process = start_collect(root, port, workers=2)
     acked: list[str] = []
     lock = threading.Lock()
     stop = threading.Event()
@@ -129,7 +90,7 @@ def test_sigkill_mid_load_loses_no_acknowledged_event(tmp_path: Path) -> None:
             thread.join()
     assert len(acked) > 200, "the load was too small to mean anything"
 
-    process = start(root, port)
+    process = start_collect(root, port, workers=2)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -142,5 +103,4 @@ def test_sigkill_mid_load_loses_no_acknowledged_event(tmp_path: Path) -> None:
         twice = [i for i, n in landed.items() if n > 1]
         assert not twice, f"{len(twice)} events landed more than once, e.g. {twice[:5]}"
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        stop_collect(process)

@@ -8,11 +8,8 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -28,6 +25,7 @@ import pytest
 import standardwebhooks
 import yaml
 from stripe import WebhookSignature
+from tests.support.collect import free_port, start_collect, stop_collect
 
 from opencdp.storage.ndjson import read_lines
 
@@ -39,12 +37,6 @@ STANDARD_SECRET = "whsec_" + base64.b64encode(b"standard-webhooks-test-key-32byt
 GITHUB_SECRET = "github-hmac-secret"
 JWT_SECRET = "jwt-shared-secret-of-enough-length-for-hs256"
 WRITE_KEY = "wk_acme_site"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def config() -> dict[str, Any]:
@@ -88,40 +80,15 @@ class Server:
     process: subprocess.Popen[bytes]
 
 
-def start(root: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCDP_")}
-    env["SHOP_SECRET"] = SHOP_SECRET
-    opencdp = Path(sys.executable).parent / "opencdp"
-    process = subprocess.Popen(
-        [str(opencdp), "--root", str(root), "collect", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return process
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("the collection service did not start")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("collect") / "cdp-data"
     root.mkdir()
     (root / "opencdp.yaml").write_text(yaml.safe_dump(config()), encoding="utf-8")
     port = free_port()
-    process = start(root, port)
+    process = start_collect(root, port, env={"SHOP_SECRET": SHOP_SECRET})
     yield Server(f"http://127.0.0.1:{port}", root, process)
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop_collect(process, signal.SIGINT)
 
 
 def post(

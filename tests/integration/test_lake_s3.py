@@ -3,13 +3,11 @@ Iceberg FileIO. S3 is a moto server on 127.0.0.1."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pyarrow as pa
 import pytest
-from moto.server import ThreadedMotoServer
+from tests.support.s3 import CREDENTIALS, REGION, s3_client
 
 from opencdp.engine.query import run_query
 from opencdp.lake import ensure_namespace, open_catalog, table_identifier
@@ -17,27 +15,9 @@ from opencdp.settings import load_settings
 
 pytestmark = pytest.mark.integration
 
-CREDENTIALS = {"key": "testing", "secret": "testing"}
-REGION = "us-east-1"
-
-
-@pytest.fixture
-def s3_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
 
 def test_tables_in_an_s3_warehouse(s3_endpoint: str, data_root: Path, clean_env: None) -> None:
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        region_name=REGION,
-        aws_access_key_id=CREDENTIALS["key"],
-        aws_secret_access_key=CREDENTIALS["secret"],
-    )
+    s3 = s3_client(s3_endpoint)
     s3.create_bucket(Bucket="lake")
     settings = load_settings(
         data_root,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import gzip
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.support.s3 import s3_client
 
 from opencdp.errors import AlreadyExistsError, ConfigError, NotFoundError
 from opencdp.storage import ObjectStore, open_object_store
@@ -16,31 +16,17 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    """A local S3-compatible server (moto) on 127.0.0.1 with one bucket."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        region_name="us-east-1",
-    ).create_bucket(Bucket="lake")
-    yield endpoint
-    server.stop()
+def lake_bucket(s3_endpoint: str) -> str:
+    """The bucket the S3 store writes to, on this module's moto server."""
+    s3_client(s3_endpoint).create_bucket(Bucket="lake")
+    return s3_endpoint
 
 
 @pytest.fixture(params=["local", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
     if request.param == "local":
         return open_object_store(str(tmp_path / "store"))
-    endpoint = request.getfixturevalue("s3_endpoint")
+    endpoint = request.getfixturevalue("lake_bucket")
     prefix = f"s3://lake/{tmp_path.name}"
     return open_object_store(
         prefix,

@@ -6,16 +6,14 @@ from __future__ import annotations
 import csv
 import shutil
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import orjson
 import pytest
 import yaml
-from moto.server import ThreadedMotoServer
 from tests.support.data import generated
+from tests.support.s3 import s3_client
 
 from opencdp.ingest.extract import extract
 from opencdp.settings import Settings, load_settings
@@ -126,23 +124,8 @@ def test_a_missing_path_is_a_clear_error(data_root: Path, clean_env: None, tmp_p
 S3_OPTIONS = {"key": "testing", "secret": "testing", "client_kwargs": {"region_name": "us-east-1"}}
 
 
-@pytest.fixture
-def s3_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 def test_files_in_s3(data_root: Path, clean_env: None, s3_endpoint: str) -> None:
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    s3 = s3_client(s3_endpoint)
     s3.create_bucket(Bucket="exports")
     accounts = generated() / "crm" / "accounts.csv"
     for key in ("crm/accounts-1.csv", "crm/accounts-2.csv"):
