@@ -22,39 +22,24 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from _common import HERE, WORK, machine, write_result
+from opencdp.collect.probe import free_port, wait_healthy
 
 SECRET = "bench-secret"
 OPENCDP = Path(sys.executable).parent / "opencdp"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def wait_up(port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return
-        except urllib.error.HTTPError:
-            return  # the bare app answers every path: it is up
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on port {port}")
+    if not wait_healthy(port):
+        raise RuntimeError(f"nothing listens on port {port}")
 
 
 def signed_requests(path: Path, count: int) -> None:

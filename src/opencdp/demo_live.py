@@ -8,16 +8,15 @@ import hashlib
 import hmac
 import itertools
 import json
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from opencdp.collect.batcher import Batcher
+from opencdp.collect.probe import free_port, wait_healthy
 from opencdp.collect.queue import open_queue
 from opencdp.errors import TransientError
 from opencdp.settings import Settings
@@ -35,15 +34,6 @@ class LiveReport:
     webhooks_sent: int
     landed: int
     files: int
-
-
-def free_port(preferred: int) -> int:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", preferred))
-        except OSError:
-            s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_service(settings: Settings, port: int) -> subprocess.Popen[bytes]:
@@ -64,13 +54,8 @@ def start_service(settings: Settings, port: int) -> subprocess.Popen[bytes]:
             "--no-batcher",
         ],
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return process
-        except OSError:
-            time.sleep(0.2)
+    if wait_healthy(port):
+        return process
     process.kill()
     raise TransientError(f"the collection service did not start on port {port}")
 

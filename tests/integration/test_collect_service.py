@@ -107,23 +107,21 @@ def post(
 
 def landed(root: Path, tenant: str, provider: str, wait: float = 10.0) -> list[dict[str, Any]]:
     """Raw-zone lines of a provider, once the batcher has flushed what was sent."""
-    deadline = time.monotonic() + wait
-    docs: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
-        docs = [
+
+    def read() -> list[dict[str, Any]]:
+        return [
             doc
             for path in sorted((root / "raw" / tenant / provider).rglob("*.ndjson.gz"))
             for doc in read_lines(path.read_bytes())
         ]
-        if docs:
+
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if read():
             time.sleep(1.5)  # one more flush interval: let late events land too
-            return [
-                doc
-                for path in sorted((root / "raw" / tenant / provider).rglob("*.ndjson.gz"))
-                for doc in read_lines(path.read_bytes())
-            ]
+            break
         time.sleep(0.2)
-    return docs
+    return read()
 
 
 def shopify_headers(body: bytes, secret: str, webhook_id: str) -> dict[str, str]:

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -94,10 +93,9 @@ def test_demo_keeps_serving_until_interrupted(tmp_path: Path) -> None:
     )
     assert process.stdout is not None
     try:
-        deadline = time.monotonic() + 240
-        for line in process.stdout:
-            if "serving until Ctrl-C" in line or time.monotonic() > deadline:
-                break
+        # A demo that never gets to serving ends its output (exits) or hits pytest's timeout.
+        serving = any("serving until Ctrl-C" in line for line in process.stdout)
+        assert serving, "the demo never said it was serving"
         assert process.poll() is None, "the demo exited instead of serving"
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0

@@ -276,23 +276,26 @@ def test_state_is_saved_only_after_every_earlier_record_is_durable(settings: Set
     assert bookmark < 3  # the first orders record (id 3) was never written
 
 
+def ingest_command(root: Path, *extra: str) -> list[str]:
+    """The installed `opencdp ingest` for tenant acme and provider shop."""
+    opencdp = Path(sys.executable).parent / "opencdp"
+    return [
+        str(opencdp),
+        "--root",
+        str(root),
+        "ingest",
+        "--tenant",
+        "acme",
+        "--provider",
+        "shop",
+        *extra,
+    ]
+
+
 def feed_and_kill(root: Path, messages: list[bytes], env: dict[str, str]) -> None:
     """Start `opencdp ingest`, feed it, SIGKILL it once it has saved a state."""
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "opencdp.cli.main",
-            "--root",
-            str(root),
-            "ingest",
-            "--tenant",
-            "acme",
-            "--provider",
-            "shop",
-            "--batch-size",
-            "500",
-        ],
+        ingest_command(root, "--batch-size", "500"),
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -331,18 +334,7 @@ def test_killed_run_resumes_from_its_state_without_loss(
 
     # The next run starts after the bookmark, as a tap given --state does.
     rerun = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "opencdp.cli.main",
-            "--root",
-            str(data_root),
-            "ingest",
-            "--tenant",
-            "acme",
-            "--provider",
-            "shop",
-        ],
+        ingest_command(data_root),
         input=b"\n".join(tap_output(total - bookmark, start=bookmark + 1)) + b"\n",
         capture_output=True,
         env=subprocess_env,
@@ -356,18 +348,8 @@ def test_killed_run_resumes_from_its_state_without_loss(
 def test_stdin_pipe_through_the_installed_command(
     data_root: Path, subprocess_env: dict[str, str]
 ) -> None:
-    opencdp = Path(sys.executable).parent / "opencdp"
     result = subprocess.run(
-        [
-            str(opencdp),
-            "--root",
-            str(data_root),
-            "ingest",
-            "--tenant",
-            "acme",
-            "--provider",
-            "shop",
-        ],
+        ingest_command(data_root),
         input=b"\n".join(tap_output(250)),
         capture_output=True,
         env=subprocess_env,

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
+from opencdp.collect.probe import free_port, wait_healthy
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["free_port", "start_collect", "stop_collect"]
 
 
 def start_collect(
@@ -42,13 +37,8 @@ def start_collect(
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return process
-        except OSError:
-            time.sleep(0.1)
+    if wait_healthy(port):
+        return process
     os.killpg(process.pid, signal.SIGKILL)
     raise RuntimeError("the collection service did not start")
 

@@ -40,11 +40,6 @@ class CollectMetrics:
         self.queue_depth = Gauge(
             "opencdp_collect_queue_depth", "Events waiting in the queue.", registry=self.registry
         )
-        self.batches = Counter(
-            "opencdp_collect_batches_flushed",
-            "Raw-zone files written by this process's batcher.",
-            registry=self.registry,
-        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
