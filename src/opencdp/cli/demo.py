@@ -121,15 +121,16 @@ def serve_live(settings: Settings, exports: Path, console: Console, serve: bool)
         if not serve:
             return
         stop = threading.Event()
-        start_batcher(settings, stop)
-        console.print(
-            f"\nserving until Ctrl-C. Try:\n"
-            f"  curl -s -u {WRITE_KEY}: -H 'Content-Type: application/json' "
-            f'-d \'{{"userId":"u1","event":"Demo Clicked"}}\' {live.url}/v1/track\n'
-            f"  curl -s {live.url}/metrics | grep opencdp_collect_requests",
-            soft_wrap=True,
-        )
+        # Ctrl-C may come as soon as the line below is printed: stop cleanly from here on.
         try:
+            start_batcher(settings, stop)
+            console.print(
+                f"\nserving until Ctrl-C. Try:\n"
+                f"  curl -s -u {WRITE_KEY}: -H 'Content-Type: application/json' "
+                f'-d \'{{"userId":"u1","event":"Demo Clicked"}}\' {live.url}/v1/track\n'
+                f"  curl -s {live.url}/metrics | grep opencdp_collect_requests",
+                soft_wrap=True,
+            )
             process.wait()
         except KeyboardInterrupt:
             console.print("stopping")
@@ -137,4 +138,7 @@ def serve_live(settings: Settings, exports: Path, console: Console, serve: bool)
             stop.set()
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=30)
+        except KeyboardInterrupt:  # a second Ctrl-C: don't wait for a clean shutdown
+            process.kill()
