@@ -179,6 +179,44 @@ class AlertSettings(_Section):
     dlq_threshold: int = Field(default=1000, ge=1)
 
 
+class TransformSettings(_Section):
+    """The transform: raw zone → curated Iceberg tables."""
+
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    # Worker processes for the row-local stages and DuckDB threads (None: every core).
+    workers: int | None = Field(default=None, ge=1)
+    # Spark only: the master URL (a cluster's, or local[*]) and extra Spark configuration.
+    spark_master: str = "local[*]"
+    spark_conf: dict[str, str] = Field(default_factory=dict)
+    target_file_size_bytes: int = Field(default=128 * 1024 * 1024, ge=1024 * 1024)
+    # A column whose share of valid values (of those the source gave) falls below this
+    # fails its quality rule and raises an alert.
+    valid_rate_threshold: float = Field(default=0.9, ge=0, le=1)
+
+
+class FieldSettings(_Section):
+    """How a declared mapping fills one canonical column."""
+
+    path: str | list[str] | None = None  # the first non-null of these paths
+    const: str | None = None
+    values: dict[str, str] | None = None  # translate source values (case-insensitive)
+    minor_units: bool = False  # amounts given in cents (the currency's minor unit)
+    date_format: str | None = None  # e.g. "%d/%m/%Y" or "%Y-%m-%d %H:%M:%S"
+    ids: dict[str, str] | None = None  # external_ids: provider -> path
+
+
+class MappingSettings(_Section):
+    """A tenant's own mapping of a source's streams to a canonical table."""
+
+    table: str
+    provider: str
+    streams: list[str]
+    # canonical column -> a path, paths (the first non-empty wins), or its settings
+    fields: dict[str, str | list[str] | FieldSettings]
+    explode: str | None = None
+    require: list[str] = Field(default_factory=list)
+
+
 class TenantSettings(_Section):
     """A tenant: its defaults and its declared sources."""
 
@@ -188,6 +226,7 @@ class TenantSettings(_Section):
     rate_limit_per_second: float | None = Field(default=None, gt=0)
     rate_limit_burst: int | None = Field(default=None, ge=1)
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
+    mappings: list[MappingSettings] = Field(default_factory=list)
 
 
 class Settings(BaseSettings):
@@ -206,6 +245,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     alerts: AlertSettings = AlertSettings()
     collect: CollectSettings = CollectSettings()
+    transform: TransformSettings = TransformSettings()
     tenants: dict[str, TenantSettings] = Field(default_factory=dict)
 
     @field_validator("tenants")

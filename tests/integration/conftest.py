@@ -22,6 +22,7 @@ from psycopg.conninfo import make_conninfo
 from pydantic import SecretStr
 
 from opencdp.db import Database, EmbeddedServer, embedded_pgdata
+from opencdp.engine.base import Engine
 
 TEST_DATABASE_URL = "OPENCDP_TEST_DATABASE_URL"
 
@@ -94,3 +95,12 @@ def s3_endpoint() -> Iterator[str]:
 
     with moto_server() as endpoint:
         yield endpoint
+
+
+@pytest.fixture(scope="session")
+def spark_engine() -> Iterator[Engine]:
+    """The session's Spark engine: a process runs one Spark master, started once (seconds)."""
+    from opencdp.engine.spark_engine import SparkEngine
+
+    with SparkEngine("local[2]") as engine:
+        yield engine

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,6 +16,10 @@ from opencdp.settings import DEFAULT_ROOT, Settings, load_settings
 
 if TYPE_CHECKING:
     from opencdp.demo import DemoReport
+
+
+def cli_prefix(root: Path) -> str:
+    return ".venv/bin/opencdp" + ("" if root == DEFAULT_ROOT else f" --root {root}")
 
 
 def print_report(report: DemoReport, raw: dict[str, tuple[int, int]], console: Console) -> None:
@@ -55,7 +60,7 @@ def print_report(report: DemoReport, raw: dict[str, tuple[int, int]], console: C
         soft_wrap=True,
     )
     console.print(f"     Iceberg catalog: {report.root / 'catalog.db'} (namespace {TENANT})")
-    cli = ".venv/bin/opencdp" + ("" if report.root == DEFAULT_ROOT else f" --root {report.root}")
+    cli = cli_prefix(report.root)
     console.print("\n4. try next:")
     for command in (
         f"{cli} runs --tenant {TENANT}",
@@ -95,20 +100,41 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
         settings = load_settings(settings.root)  # the demo may have just written the config
         sources = settings.tenant(TENANT).sources
-        if "site" not in sources or "shop_webhooks" not in sources:
-            console.print(
-                "the demo tenant declares no live sources: the collection step is skipped"
-            )
-            return
-        serve_live(settings, report.exports, console, serve)
+        live = "site" in sources and "shop_webhooks" in sources
+        url, process = collect_live(settings, report.exports, console) if live else ("", None)
+        if not live:
+            console.print("the demo tenant declares no live sources: collection is skipped")
+        try:
+            transform_step(settings, console)
+            if serve and process is not None:
+                serve_until_interrupted(settings, url, process, console)
+        finally:
+            if process is not None:
+                stop_service(process)
 
 
-def serve_live(settings: Settings, exports: Path, console: Console, serve: bool) -> None:
-    """Send demo traffic through the collection service; with `serve`, keep serving."""
-    import threading
+def transform_step(settings: Settings, console: Console) -> None:
+    """Step 6: the raw zone into the curated Iceberg tables, on DuckDB."""
+    from opencdp.cli.transform import print_report as print_transform
+    from opencdp.db import Database
+    from opencdp.transform.recorded import transform_recorded
 
-    from opencdp.collect.server import start_batcher
-    from opencdp.demo_live import WRITE_KEY, run_live
+    console.print("\n6. transform: raw zone -> curated Iceberg tables (incremental)")
+    report = transform_recorded(settings, Database.from_settings(settings), TENANT)
+    print_transform(report, console)
+    console.print(
+        f'     {cli_prefix(settings.root)} query --tenant {TENANT} "select provider, '
+        'count(*) from customers group by provider"',
+        soft_wrap=True,
+    )
+
+
+def collect_live(
+    settings: Settings, exports: Path, console: Console
+) -> tuple[str, subprocess.Popen[bytes]]:
+    """Step 5: demo traffic through the collection service, landed by the batcher; the
+    service keeps running."""
+    from opencdp.demo_live import run_live
 
     live, process = run_live(settings, exports)
     console.print(
@@ -117,28 +143,38 @@ def serve_live(settings: Settings, exports: Path, console: Console, serve: bool)
         f"{live.landed:,} events in {live.files} raw files (raw/{TENANT}/segment, "
         f"raw/{TENANT}/shopify)"
     )
+    return live.url, process
+
+
+def serve_until_interrupted(
+    settings: Settings, url: str, process: subprocess.Popen[bytes], console: Console
+) -> None:
+    import threading
+
+    from opencdp.collect.server import start_batcher
+    from opencdp.demo_live import WRITE_KEY
+
+    stop = threading.Event()
+    # Ctrl-C may come as soon as the line below is printed: stop cleanly from here on.
     try:
-        if not serve:
-            return
-        stop = threading.Event()
-        # Ctrl-C may come as soon as the line below is printed: stop cleanly from here on.
-        try:
-            start_batcher(settings, stop)
-            console.print(
-                f"\nserving until Ctrl-C. Try:\n"
-                f"  curl -s -u {WRITE_KEY}: -H 'Content-Type: application/json' "
-                f'-d \'{{"userId":"u1","event":"Demo Clicked"}}\' {live.url}/v1/track\n'
-                f"  curl -s {live.url}/metrics | grep opencdp_collect_requests",
-                soft_wrap=True,
-            )
-            process.wait()
-        except KeyboardInterrupt:
-            console.print("stopping")
-        finally:
-            stop.set()
+        start_batcher(settings, stop)
+        console.print(
+            f"\nserving until Ctrl-C. Try:\n"
+            f"  curl -s -u {WRITE_KEY}: -H 'Content-Type: application/json' "
+            f'-d \'{{"userId":"u1","event":"Demo Clicked"}}\' {url}/v1/track\n'
+            f"  curl -s {url}/metrics | grep opencdp_collect_requests",
+            soft_wrap=True,
+        )
+        process.wait()
+    except KeyboardInterrupt:
+        console.print("stopping")
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except KeyboardInterrupt:  # a second Ctrl-C: don't wait for a clean shutdown
-            process.kill()
+        stop.set()
+
+
+def stop_service(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except KeyboardInterrupt:  # a second Ctrl-C: don't wait for a clean shutdown
+        process.kill()

@@ -74,9 +74,11 @@ def _register() -> None:
         generate,
         ingest,
         init,
+        maintain,
         query,
         scheduler,
         schemas,
+        transform,
     )
 
     init.register(app)
@@ -90,6 +92,8 @@ def _register() -> None:
     generate.register(app)
     demo.register(app)
     collect.register(app)
+    transform.register(app)
+    maintain.register(app)
 
 
 def main() -> None:

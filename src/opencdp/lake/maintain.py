@@ -1,0 +1,127 @@
+"""Table maintenance: compact small files, expire old snapshots, roll back a run.
+
+PyIceberg has no file compaction, so a partition holding several small files is read and
+rewritten in one overwrite of exactly that partition (readers keep the old files until
+the commit lands). Expiry keeps the current snapshot and every snapshot newer than the
+retention, so a recent run can still be rolled back.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from pyiceberg.catalog import Catalog
+from pyiceberg.expressions import AlwaysTrue
+from pyiceberg.table import Table
+from pyiceberg.table.snapshots import Snapshot
+from pyiceberg.transforms import MonthTransform
+
+from opencdp.errors import NotFoundError
+from opencdp.lake.commit import RUN_PROPERTY, last_run, partition_filter
+from opencdp.lake.tables import load_table
+
+
+@dataclass
+class Maintenance:
+    table: str
+    files_before: int = 0
+    files_after: int = 0
+    partitions_compacted: int = 0
+    snapshots_expired: int = 0
+
+
+def compact(table: Table, target_bytes: int) -> tuple[int, int, int]:
+    """Rewrite each partition that holds two or more files smaller than half the target
+    size; (files before, files after, partitions rewritten)."""
+    if table.current_snapshot() is None:
+        return 0, 0, 0
+    files = table.inspect.files().to_pylist()
+    spec = table.spec()
+    layout = tuple(
+        (
+            table.schema().find_column_name(f.source_id) or "",
+            "month" if isinstance(f.transform, MonthTransform) else "identity",
+        )
+        for f in spec.fields
+    )
+    small = Counter(
+        tuple(_partition_value(f.transform, (file["partition"] or {})[f.name]) for f in spec.fields)
+        for file in files
+        if file["file_size_in_bytes"] < target_bytes // 2
+    )
+    crowded = [row for row, count in small.items() if count >= 2]
+    # The same rows in fewer files: the snapshot keeps the run id its data came from, so
+    # a rollback still knows which run it would undo.
+    run = last_run(table)
+    properties = {RUN_PROPERTY: run} if run else {}
+    for row in crowded:
+        where = partition_filter(layout, [row]) if layout else AlwaysTrue()
+        data = table.scan(row_filter=where).to_arrow()
+        with table.transaction() as tx:
+            tx.overwrite(data, overwrite_filter=where, snapshot_properties=properties)
+    after = len(table.refresh().inspect.files()) if crowded else len(files)
+    return len(files), after, len(crowded)
+
+
+def _partition_value(transform: Any, value: Any) -> Any:
+    """A partition value as `partition_filter` takes it: months since 1970 become the
+    month's first day."""
+    if isinstance(transform, MonthTransform) and value is not None:
+        return date(1970 + value // 12, value % 12 + 1, 1)
+    return value
+
+
+def expire(table: Table, keep: timedelta, now: datetime | None = None) -> int:
+    """Expire snapshots older than `keep` (never the current one); how many went."""
+    cutoff = (now or datetime.now(UTC)) - keep
+    current = table.current_snapshot()
+    old = [
+        s.snapshot_id
+        for s in table.snapshots()
+        if s.timestamp_ms < cutoff.timestamp() * 1000
+        and (current is None or s.snapshot_id != current.snapshot_id)
+    ]
+    if old:
+        table.maintenance.expire_snapshots().by_ids(old).commit()
+    return len(old)
+
+
+def rollback(catalog: Catalog, tenant: str, tables: Iterable[str]) -> dict[str, int]:
+    """Put each table back to where it was before its last run's commits; the snapshot id
+    each table now shows. A table that run created is emptied (in a new snapshot)."""
+    rolled: dict[str, int] = {}
+    for name in tables:
+        table = load_table(catalog, tenant, name)
+        target = _before_last_run(table)
+        if target is None:
+            table.delete(AlwaysTrue())
+        else:
+            table.manage_snapshots().set_current_snapshot(snapshot_id=target).commit()
+        current = table.refresh().current_snapshot()
+        assert current is not None
+        rolled[name] = current.snapshot_id
+    return rolled
+
+
+def _before_last_run(table: Table) -> int | None:
+    """The newest ancestor of the current snapshot that another run made; None when the
+    last run created the table. NotFoundError when that ancestor was expired."""
+    run = last_run(table)
+    snapshot: Snapshot | None = table.current_snapshot()
+    while snapshot is not None:
+        properties = snapshot.summary.additional_properties if snapshot.summary else {}
+        if properties.get(RUN_PROPERTY) != run:
+            return snapshot.snapshot_id
+        parent = snapshot.parent_snapshot_id
+        if parent is None and snapshot.sequence_number == 1:
+            return None  # the table's first snapshot: the run created the table
+        snapshot = table.snapshot_by_id(parent) if parent is not None else None
+    raise NotFoundError(
+        f"the snapshot of {'.'.join(table.name())} before run {run} was expired",
+        hint="`opencdp maintain --keep-days N` keeps N days of snapshots for rollback; "
+        "rebuild with `opencdp transform --historic` instead",
+    )

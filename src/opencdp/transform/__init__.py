@@ -1,0 +1,1 @@
+"""Transformation: raw zone → curated Iceberg tables."""

@@ -1,0 +1,223 @@
+"""Mappings: how the records of a source stream become rows of a canonical table.
+
+A mapping is data, not code: each canonical column is filled from one or more paths into
+the raw line (the first non-null wins), with optional hints (a value translation, amounts
+in minor units, a date format). Built-in mappings (transform/mappings/) and the ones a
+tenant declares in opencdp.yaml are the same objects, read by the same code.
+
+Paths: `a.b[0].c` into the record; `$` is the whole record; `_meta.x` reads the envelope;
+`@.x` reads the current element of the mapping's `explode` array (order line items).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+from opencdp.errors import ConfigError
+from opencdp.transform.model import Table, table
+
+Root = Literal["record", "meta", "item"]
+Step = str | int
+
+_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+@dataclass(frozen=True)
+class Path:
+    root: Root
+    steps: tuple[Step, ...]
+    text: str
+
+    @classmethod
+    def parse(cls, text: str) -> Path:
+        root: Root = "record"
+        body = text.strip()
+        if body == "$":
+            return cls("record", (), text)
+        if body.startswith("_meta."):
+            root, body = "meta", body.removeprefix("_meta.")
+        elif body.startswith("@."):
+            root, body = "item", body.removeprefix("@.")
+        elif body == "@":
+            return cls("item", (), text)
+        steps: list[Step] = []
+        position = 0
+        for match in _STEP.finditer(body):
+            gap = body[position : match.start()]
+            # A key follows a dot (or starts the path); an index follows directly.
+            expected = ("." if position else "") if match[1] is not None else ""
+            if gap != expected:
+                break
+            steps.append(match[1] if match[1] is not None else int(match[2]))
+            position = match.end()
+        if not steps or position != len(body):
+            raise ConfigError(
+                f"invalid field path {text!r}",
+                hint="write paths like email, default_address.phone, variants[0].price, "
+                "_meta.received_at or @.sku",
+            )
+        return cls(root, tuple(steps), text)
+
+    def get(self, record: Any, meta: Mapping[str, Any], item: Any) -> Any:
+        value = record if self.root == "record" else meta if self.root == "meta" else item
+        for step in self.steps:
+            if isinstance(step, int):
+                if not isinstance(value, list) or step >= len(value):
+                    return None
+                value = value[step]
+            elif isinstance(value, dict):
+                value = value.get(step)
+            else:
+                return None
+            if value is None:
+                return None
+        return value
+
+
+@dataclass(frozen=True)
+class Field:
+    """How one canonical column is filled."""
+
+    paths: tuple[Path, ...] = ()
+    const: str | None = None
+    values: Mapping[str, str] | None = None  # source value (case-insensitive) -> ours
+    minor_units: bool = False  # amounts: an integer count of the currency's minor unit
+    date_format: str | None = None  # timestamps and dates: a strptime format
+    ids: Mapping[str, Path] | None = None  # external_ids: provider name -> path
+
+    def value(self, record: Any, meta: Mapping[str, Any], item: Any) -> Any:
+        if self.const is not None:
+            return self.const
+        for path in self.paths:
+            found = path.get(record, meta, item)
+            if found is not None and found != "":
+                if self.values is not None:
+                    return self.values.get(str(found).lower())
+                return found
+        return None
+
+
+def F(  # noqa: N802 - reads like a constructor in mapping tables
+    *paths: str,
+    const: str | None = None,
+    values: Mapping[str, str] | None = None,
+    minor_units: bool = False,
+    date_format: str | None = None,
+    ids: Mapping[str, str] | None = None,
+) -> Field:
+    """A Field from path strings (the way mappings are written)."""
+    return Field(
+        paths=tuple(Path.parse(p) for p in paths),
+        const=const,
+        values={k.lower(): v for k, v in values.items()} if values is not None else None,
+        minor_units=minor_units,
+        date_format=date_format,
+        ids={name: Path.parse(p) for name, p in ids.items()} if ids is not None else None,
+    )
+
+
+@dataclass(frozen=True)
+class SourceMapping:
+    """Rows of `table` from the records of `provider`'s `streams`."""
+
+    table: str
+    provider: str
+    streams: tuple[str, ...]
+    fields: Mapping[str, Field]
+    explode: str | None = None  # a path: one row per element of this array
+    require: tuple[str, ...] = ()  # paths: a record without them is no row of this table
+    kinds: tuple[str, ...] = ()  # only lines of these kinds (tap, webhook, track); () = all
+    name: str = ""
+    _explode: Path | None = field(init=False, repr=False, compare=False)
+    _require: tuple[Path, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Frozen: the compiled paths are set once, here.
+        object.__setattr__(self, "_explode", Path.parse(self.explode) if self.explode else None)
+        object.__setattr__(self, "_require", tuple(Path.parse(p) for p in self.require))
+        model = table(self.table)
+        unknown = sorted(set(self.fields) - {c.name for c in model.mapped})
+        if unknown:
+            raise ConfigError(
+                f"mapping {self.label} fills unknown {self.table} columns: {', '.join(unknown)}",
+                hint=f"the columns are: {', '.join(c.name for c in model.mapped)}",
+            )
+        missing = [k for k in model.key if k != "provider" and k not in self.fields]
+        if missing:
+            raise ConfigError(
+                f"mapping {self.label} does not fill the key of {self.table}: {', '.join(missing)}"
+            )
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.provider}/{','.join(self.streams)} -> {self.table}"
+
+    @property
+    def model(self) -> Table:
+        return table(self.table)
+
+    def applies(self, provider: str, stream: str, kind: str) -> bool:
+        """Whether lines of this provider, stream and kind are rows of this mapping;
+        provider "*" and stream "*" match any."""
+        return (
+            self.provider in ("*", provider)
+            and ("*" in self.streams or stream in self.streams)
+            and (not self.kinds or kind in self.kinds)
+        )
+
+
+class Extraction:
+    """The mapped columns of one table, column by column, as the row stage reads them."""
+
+    def __init__(self, mapping: SourceMapping) -> None:
+        self.mapping = mapping
+        self.columns: dict[str, list[Any]] = {name: [] for name in mapping.fields}
+        self.lines: list[int] = []
+        self.received: list[Any] = []
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def add(self, line: int, meta: Mapping[str, Any], record: Any) -> None:
+        mapping = self.mapping
+        if any(p.get(record, meta, None) is None for p in mapping._require):
+            return
+        explode = mapping._explode
+        items = [None] if explode is None else explode.get(record, meta, None)
+        if not isinstance(items, list):
+            return
+        model = mapping.model
+        for item in items:
+            for name, spec in mapping.fields.items():
+                self.columns[name].append(_as_text(spec, model, name, record, meta, item))
+            self.lines.append(line)
+            self.received.append(meta.get("received_at"))
+
+
+def _as_text(spec: Field, model: Table, name: str, record: Any, meta: Any, item: Any) -> Any:
+    """The column's value as text (the row stage parses text by the column's kind);
+    external ids stay a dict and JSON columns become JSON text."""
+    if spec.ids is not None:
+        found = {k: p.get(record, meta, item) for k, p in spec.ids.items()}
+        return {k: _scalar_text(v) for k, v in found.items() if v is not None and v != ""}
+    value = spec.value(record, meta, item)
+    if value is None:
+        return None
+    if model.kind(name) == "json":
+        return orjson.dumps(value).decode()
+    return _scalar_text(value)
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return orjson.dumps(value).decode()

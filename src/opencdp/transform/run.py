@@ -1,0 +1,414 @@
+"""One transform run: raw files → staged rows → merged curated tables, on any engine.
+
+Incremental (the default) processes the raw files no earlier run processed and rewrites
+only the partitions its changes touch: new keys are appended, and a key that exists
+replaces its old row by rewriting the partitions the old and the new row live in.
+Historic rebuilds every table from every raw file and replaces each one in one snapshot.
+Either way the run's plan is recorded first and each commit is tagged with the run id
+(transform/ledger.py), so a rerun after a crash finishes the same work exactly once.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+from pyiceberg.catalog import Catalog
+from pyiceberg.expressions import AlwaysTrue, BooleanExpression
+
+from opencdp.engine.base import Engine, ParquetFiles
+from opencdp.lake import ensure_namespace, open_catalog
+from opencdp.lake.commit import commit, ensure_table, last_run, partition_filter
+from opencdp.settings import Settings
+from opencdp.storage import layout
+from opencdp.storage.ndjson import GzipLines
+from opencdp.storage.objectstore import ObjectStore, store_for
+from opencdp.transform import merge, quality
+from opencdp.transform.ledger import Ledger, Plan
+from opencdp.transform.mapping import SourceMapping
+from opencdp.transform.model import TABLES, Table
+from opencdp.transform.stage import FileJob, FileResult, stage_file
+
+# Orders before customers: a customer's order facts are read from the committed orders.
+TABLE_ORDER = ("products", "orders", "order_items", "events", "customers")
+QUALITY_TABLE = "quality_reports"
+QUARANTINE_TABLE = "quarantine"
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class TableReport:
+    staged: int = 0  # rows this run's raw files gave
+    quarantined: int = 0
+    written: int = 0  # rows in the commit (rewritten partitions included)
+    replaced: int = 0  # rows superseded by a newer version of their key
+    partitions: int = 0  # partitions rewritten (0: append only)
+    skipped: bool = False  # an interrupted attempt of this run committed it already
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    tenant: str
+    engine: str
+    historic: bool
+    resumed: bool = False
+    files: int = 0
+    lines: int = 0
+    rejected: int = 0
+    unmapped: int = 0
+    dlq_files: list[str] = field(default_factory=list)
+    tables: dict[str, TableReport] = field(default_factory=dict)
+    quality: list[quality.Result] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "engine": self.engine,
+            "mode": "historic" if self.historic else "incremental",
+            "resumed": self.resumed,
+            "files": self.files,
+            "lines": self.lines,
+            "rejected": self.rejected,
+            "tables": {n: vars(t) for n, t in self.tables.items()},
+            "quality_failures": [
+                f"{r.table}/{r.provider} {r.rule} {r.rate:.3f} < {r.threshold}"
+                for r in self.quality
+                if not r.passed
+            ],
+            "seconds": self.seconds,
+        }
+
+
+def raw_files(store: ObjectStore, tenant: str) -> list[str]:
+    prefix = f"{layout.RAW}/{tenant}"
+    return sorted(i.key for i in store.list(prefix) if i.key.endswith(layout.SUFFIX))
+
+
+def transform(
+    settings: Settings,
+    tenant: str,
+    engine: Engine,
+    mappings: tuple[SourceMapping, ...],
+    *,
+    historic: bool = False,
+    progress: Progress | None = None,
+    after_commit: Callable[[str], None] | None = None,
+) -> RunReport:
+    """Run (or resume) one transform of `tenant`'s raw zone into its curated tables."""
+    say = progress or (lambda _: None)
+    store = store_for(settings)
+    ledger = Ledger(store, tenant)
+    plan = ledger.pending()
+    resumed = plan is not None
+    if plan is None:
+        files = raw_files(store, tenant)
+        if not historic:
+            done = ledger.processed()
+            files = [f for f in files if f not in done]
+        plan = Plan(_new_run_id(), historic, tuple(files))
+        if not files:
+            return RunReport(plan.run_id, tenant, engine.name, historic)
+        ledger.begin(plan)
+    else:
+        say(f"resuming interrupted run {plan.run_id} ({len(plan.files)} raw files)")
+    report = RunReport(plan.run_id, tenant, engine.name, plan.historic, resumed=resumed)
+    staging = settings.root.resolve() / layout.STATE / "staging" / plan.run_id
+    try:
+        with open_catalog(settings) as catalog:
+            ensure_namespace(catalog, tenant)
+            run = _Run(settings, tenant, engine, catalog, store, plan, report, say)
+            results = run.stage(mappings, staging)
+            run.write_dead_letters(results)
+            run.merge_tables(results, after_commit)
+            run.write_quality(results)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    ledger.finish(plan)
+    return report
+
+
+class _Run:
+    def __init__(
+        self,
+        settings: Settings,
+        tenant: str,
+        engine: Engine,
+        catalog: Catalog,
+        store: ObjectStore,
+        plan: Plan,
+        report: RunReport,
+        say: Progress,
+    ) -> None:
+        self.settings = settings
+        self.tenant = tenant
+        self.engine = engine
+        self.catalog = catalog
+        self.store = store
+        self.plan = plan
+        self.report = report
+        self.say = say
+        self.started = _run_time(plan.run_id)
+        self.table_properties = {
+            "write.parquet.compression-codec": "snappy",
+            "write.target-file-size-bytes": str(settings.transform.target_file_size_bytes),
+        }
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        began = time.perf_counter()
+        yield
+        self.report.seconds[stage] = round(
+            self.report.seconds.get(stage, 0.0) + time.perf_counter() - began, 3
+        )
+
+    # --- row-local stages, in workers -------------------------------------------------
+
+    def stage(self, mappings: tuple[SourceMapping, ...], staging: Path) -> list[FileResult]:
+        tenant_settings = self.settings.tenant(self.tenant)
+        jobs = [
+            FileJob(
+                storage_url=self.settings.storage_url,
+                storage_options=dict(self.settings.storage.options),
+                tenant=self.tenant,
+                key=key,
+                mappings=mappings,
+                default_country=tenant_settings.default_country,
+                out_dir=str(staging),
+                index=i,
+            )
+            for i, key in enumerate(self.plan.files)
+        ]
+        results: list[FileResult] = []
+        chunk = max(8, 4 * getattr(self.engine, "workers", 2))
+        with self.timed("read_validate_map_clean"):
+            for start in range(0, len(jobs), chunk):
+                results += self.engine.map(stage_file, jobs[start : start + chunk])
+                lines = sum(r.lines for r in results)
+                self.say(f"staged {len(results)}/{len(jobs)} raw files ({lines:,} lines)")
+        self.report.files = len(results)
+        self.report.lines = sum(r.lines for r in results)
+        self.report.rejected = sum(len(r.rejected) for r in results)
+        self.report.unmapped = sum(r.unmapped for r in results)
+        return results
+
+    def write_dead_letters(self, results: list[FileResult]) -> None:
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for result in results:
+            provider = result.key.split("/")[2]
+            for doc in result.rejected:
+                groups[(provider, doc["error"]["type"])].append(doc)
+        for (provider, error_type), docs in sorted(groups.items()):
+            lines = GzipLines()
+            for doc in docs:
+                lines.add_json(doc)
+            # Named by the run: a resumed run rewrites the same file, never a second one.
+            key = layout.dlq_key(
+                self.tenant, provider, error_type, self.started, f"transform-{self.plan.run_id}"
+            )
+            self.store.write(key, lines.finish(), overwrite=True)
+            self.report.dlq_files.append(key)
+        if groups:
+            self.say(f"{self.report.rejected:,} lines failed validation: kept in the DLQ")
+
+    # --- set-based stages, on the engine ----------------------------------------------
+
+    def merge_tables(
+        self, results: list[FileResult], after_commit: Callable[[str], None] | None
+    ) -> None:
+        self.quarantined: list[pa.Table] = []
+        for name in TABLE_ORDER:
+            model = TABLES[name]
+            staged = tuple(r.staged[name] for r in results if name in r.staged)
+            table_report = self.report.tables[name] = TableReport(
+                staged=sum(r.rows[name] for r in results)
+            )
+            if not staged and not self.plan.historic and name != "customers":
+                continue
+            lake = ensure_table(
+                self.catalog,
+                self.tenant,
+                name,
+                model.schema,
+                model.partition,
+                self.table_properties,
+            )
+            with self.timed(f"merge_{name}"):
+                if last_run(lake) == self.plan.run_id:
+                    table_report.skipped = True
+                    continue
+                delta = ParquetFiles(staged, model.schema)
+                data, replace = self._merge(model, lake, delta, table_report, results)
+                if data is None:
+                    continue
+                commit(lake, data, run_id=self.plan.run_id, replace=replace)
+                table_report.written = data.num_rows
+            self.say(
+                f"{name}: {table_report.staged:,} staged, {table_report.written:,} written, "
+                f"{table_report.replaced:,} replaced, {table_report.quarantined:,} quarantined"
+            )
+            if after_commit is not None:
+                after_commit(name)
+
+    def _merge(
+        self,
+        model: Table,
+        lake: Any,
+        delta: ParquetFiles,
+        table_report: TableReport,
+        results: list[FileResult],
+    ) -> tuple[pa.Table | None, BooleanExpression | None]:
+        engine = self.engine
+        present = merge.key_present(model)
+        bad = engine.query(merge.select_rows(model, "delta", f"NOT ({present})"), {"delta": delta})
+        if bad.num_rows:
+            self.quarantined.append(_quarantine_rows(self.plan.run_id, model, bad, self.started))
+        table_report.quarantined = bad.num_rows
+        clean = engine.query(
+            merge.latest_per_key(model, f"({merge.select_rows(model, 'delta', present)}) AS d"),
+            {"delta": delta},
+        )
+        table_report.replaced = delta_rows(results, model.name) - bad.num_rows - clean.num_rows
+        has_data = lake.current_snapshot() is not None
+        extra_providers: set[str] = set()
+        if model.name == "customers":
+            # New orders change their customers' order facts: rewrite those providers.
+            orders = {r.key.split("/")[2] for r in results if "orders" in r.staged}
+            extra_providers = orders if has_data and not self.plan.historic else set()
+            if clean.num_rows == 0 and not extra_providers:
+                return None, None
+        elif clean.num_rows == 0 and not self.plan.historic:
+            return None, None
+        if self.plan.historic or not has_data:
+            data = clean
+            replace: BooleanExpression | None = AlwaysTrue() if self.plan.historic else None
+        else:
+            data, replace = self._incremental(model, lake, clean, extra_providers, table_report)
+        if model.name == "customers":
+            data = self._with_order_facts(model, data)
+        return data.select(model.schema.names), replace
+
+    def _incremental(
+        self,
+        model: Table,
+        lake: Any,
+        clean: pa.Table,
+        extra_providers: set[str],
+        table_report: TableReport,
+    ) -> tuple[pa.Table, BooleanExpression | None]:
+        columns = tuple(dict.fromkeys([*model.key, *(c for c, _ in model.partition)]))
+        existing = lake.scan(selected_fields=columns).to_arrow()
+        touched = self.engine.query(
+            merge.touched_partitions(model, "delta", "existing"),
+            {"delta": clean, "existing": existing},
+        )
+        values = {tuple(row.values()) for row in touched.to_pylist()}
+        values |= {(p,) for p in extra_providers}
+        table_report.partitions = len(values)
+        if not values:
+            return clean, None  # every key is new: a plain append
+        replace = partition_filter(model.partition, sorted(values, key=repr))
+        old = lake.scan(row_filter=replace).to_arrow()
+        touched_rel = pa.Table.from_pylist(
+            [dict(zip((c for c, _ in model.partition), v, strict=True)) for v in values],
+            schema=touched.schema,
+        )
+        data = self.engine.query(
+            merge.merge_touched(model, "old", "delta", "touched"),
+            {"old": old, "delta": clean, "touched": touched_rel},
+        )
+        table_report.replaced += old.num_rows + clean.num_rows - data.num_rows
+        return data, replace
+
+    def _with_order_facts(self, model: Table, rows: pa.Table) -> pa.Table:
+        try:
+            orders_table = self.catalog.load_table((self.tenant, "orders"))
+        except Exception:  # noqa: BLE001 - no orders table yet: no facts
+            return rows
+        orders = orders_table.scan(
+            selected_fields=("provider", "source_customer_id", "total_amount", "created_at")
+        ).to_arrow()
+        return self.engine.query(
+            merge.with_order_facts(model, "c_rows", "orders"), {"c_rows": rows, "orders": orders}
+        )
+
+    # --- quality ------------------------------------------------------------------------
+
+    def write_quality(self, results: list[FileResult]) -> None:
+        with self.timed("quality"):
+            threshold = self.settings.transform.valid_rate_threshold
+            results_: list[quality.Result] = []
+            by_table: dict[str, Counter[tuple[str, str, str]]] = defaultdict(Counter)
+            for r in results:
+                for (table, provider, column, what), n in r.counts.items():
+                    by_table[table][(provider, column, what)] += n
+            for name in TABLE_ORDER:
+                results_ += quality.value_rules(name, by_table[name], threshold)
+                table_report = self.report.tables.get(name)
+                if table_report is not None and table_report.staged:
+                    results_.append(
+                        quality.Result(
+                            name,
+                            "*",
+                            "key_not_null",
+                            "hard",
+                            table_report.staged,
+                            table_report.quarantined,
+                            1.0,
+                        )
+                    )
+            self.report.quality = results_
+            reports = quality.report_table(self.plan.run_id, self.started, results_)
+            self._append(QUALITY_TABLE, reports, quality.REPORT_SCHEMA)
+            if self.quarantined:
+                rows = pa.concat_tables(self.quarantined)
+                self._append(QUARANTINE_TABLE, rows, quality.QUARANTINE_SCHEMA)
+
+    def _append(self, name: str, data: pa.Table, schema: pa.Schema) -> None:
+        lake = ensure_table(self.catalog, self.tenant, name, schema, (), self.table_properties)
+        if last_run(lake) != self.plan.run_id:
+            commit(lake, data, run_id=self.plan.run_id, replace=None)
+
+
+def delta_rows(results: list[FileResult], table: str) -> int:
+    return sum(r.rows[table] for r in results)
+
+
+def _quarantine_rows(run_id: str, model: Table, rows: pa.Table, at: datetime) -> pa.Table:
+    records = rows.to_pylist()
+    return pa.Table.from_pylist(
+        [
+            {
+                "run_id": run_id,
+                "table": model.name,
+                "provider": r["provider"],
+                "rule": "key_not_null",
+                "row": orjson.dumps(r, default=str).decode(),
+                "_raw_file": r["_raw_file"],
+                "_line": r["_line"],
+                "quarantined_at": at,
+            }
+            for r in records
+        ],
+        schema=quality.QUARANTINE_SCHEMA,
+    )
+
+
+def _new_run_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
+def _run_time(run_id: str) -> datetime:
+    return datetime.strptime(run_id.split("-", maxsplit=1)[0], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)

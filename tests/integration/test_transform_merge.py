@@ -1,0 +1,146 @@
+"""The set-based merge SQL on DuckDB: which version of a key wins, and which partitions an
+incremental change rewrites."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from opencdp.engine.duckdb_engine import DuckDBEngine
+from opencdp.transform import merge
+from opencdp.transform.model import ORDERS
+
+pytestmark = pytest.mark.integration
+
+
+def at(month: int, day: int = 1) -> datetime:
+    return datetime(2025, month, day, tzinfo=UTC)
+
+
+def orders(*rows: dict[str, Any]) -> pa.Table:
+    base = {
+        "provider": "shop",
+        "_raw_file": "raw/f1",
+        "_line": 1,
+        "_ingested_at": at(1),
+        "_quality_flags": [],
+    }
+    return pa.Table.from_pylist([{**base, **r} for r in rows], schema=ORDERS.schema)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Any:
+    with DuckDBEngine(workers=1) as e:
+        yield e
+
+
+def ids_and_status(table: pa.Table) -> list[tuple[str, str]]:
+    return sorted(
+        zip(table.column("order_id").to_pylist(), table.column("status").to_pylist(), strict=True)
+    )
+
+
+def test_the_latest_version_wins_and_ties_are_broken_the_same_way_every_time(engine: Any) -> None:
+    delta = orders(
+        {"order_id": "1", "status": "old", "created_at": at(1), "updated_at": at(2)},
+        {"order_id": "1", "status": "new", "created_at": at(1), "updated_at": at(3)},
+        {"order_id": "1", "status": "undated", "created_at": at(1)},  # created_at stands in: older
+        {"order_id": "2", "status": "first-file", "created_at": at(1), "_raw_file": "raw/a"},
+        {"order_id": "2", "status": "later-file", "created_at": at(1), "_raw_file": "raw/b"},
+        {"order_id": "3", "status": "line-1", "created_at": at(1), "_line": 1},
+        {"order_id": "3", "status": "line-9", "created_at": at(1), "_line": 9},
+        {"order_id": "4", "status": "ingested-late", "created_at": at(1), "_ingested_at": at(6)},
+        {
+            "order_id": "4",
+            "status": "ingested-early",
+            "created_at": at(1),
+            "_ingested_at": at(5),
+            "_raw_file": "raw/z",
+        },
+    )
+    winners = engine.query(merge.latest_per_key(ORDERS, "delta"), {"delta": delta})
+    assert ids_and_status(winners) == [
+        ("1", "new"),
+        ("2", "later-file"),
+        ("3", "line-9"),
+        ("4", "ingested-late"),
+    ]
+
+
+def test_touched_partitions_include_where_an_updated_row_used_to_live(engine: Any) -> None:
+    existing = orders(
+        {"order_id": "1", "created_at": at(1, 15)},
+        {"order_id": "2", "created_at": at(2, 15)},
+        {"order_id": "3", "created_at": at(3, 15)},
+    )
+    delta = orders(
+        {"order_id": "1", "created_at": at(4, 2), "updated_at": at(5)},  # moved: Jan -> Apr
+        {"order_id": "9", "created_at": at(6, 2)},  # a new key
+    )
+    touched = engine.query(
+        merge.touched_partitions(ORDERS, "delta", "existing"),
+        {"delta": delta, "existing": existing.select(["provider", "order_id", "created_at"])},
+    )
+    assert sorted(touched.column("created_at").to_pylist()) == [date(2025, 1, 1), date(2025, 4, 1)]
+
+
+def test_merge_touched_rebuilds_touched_partitions_and_appends_new_keys(engine: Any) -> None:
+    old = orders(
+        {"order_id": "1", "status": "old", "created_at": at(1, 15), "updated_at": at(1, 15)},
+        {"order_id": "5", "status": "kept", "created_at": at(1, 20)},
+    )
+    delta = orders(
+        {"order_id": "1", "status": "new", "created_at": at(1, 15), "updated_at": at(2)},
+        {"order_id": "9", "status": "appended", "created_at": at(6, 2)},
+    )
+    touched = pa.table({"created_at": [date(2025, 1, 1)]})
+    merged = engine.query(
+        merge.merge_touched(ORDERS, "old", "delta", "touched"),
+        {"old": old, "delta": delta, "touched": touched},
+    )
+    assert ids_and_status(merged) == [("1", "new"), ("5", "kept"), ("9", "appended")]
+
+
+def test_order_facts_count_every_order_of_the_same_provider_and_customer(engine: Any) -> None:
+    from opencdp.transform.model import CUSTOMERS
+
+    customers = pa.Table.from_pylist(
+        [
+            {"provider": "shop", "source_id": "c1"},
+            {"provider": "shop", "source_id": "c2"},
+            {"provider": "other", "source_id": "c1"},
+        ],
+        schema=CUSTOMERS.schema,
+    )
+    placed = orders(
+        {
+            "order_id": "1",
+            "source_customer_id": "c1",
+            "total_amount": Decimal("10.50"),
+            "created_at": at(1),
+        },
+        {
+            "order_id": "2",
+            "source_customer_id": "c1",
+            "total_amount": Decimal("4.25"),
+            "created_at": at(3),
+        },
+        {
+            "order_id": "3",
+            "source_customer_id": None,
+            "total_amount": Decimal(99),
+            "created_at": at(2),
+        },
+    )
+    facts = engine.query(merge.with_order_facts(CUSTOMERS, "c", "o"), {"c": customers, "o": placed})
+    got = {(r["provider"], r["source_id"]): r for r in facts.to_pylist()}
+    assert got[("shop", "c1")]["order_count"] == 2
+    assert str(got[("shop", "c1")]["total_revenue"]) == "14.7500"
+    assert got[("shop", "c1")]["first_order_at"] == at(1)
+    assert got[("shop", "c1")]["last_order_at"] == at(3)
+    assert got[("shop", "c2")]["order_count"] is None
+    assert got[("other", "c1")]["order_count"] is None
