@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.support import data
+from tests.support.raw import land_live, land_tap
 from typer.testing import CliRunner
 
 from opencdp.cli import main as cli
@@ -13,8 +15,6 @@ from opencdp.db import Database
 from opencdp.db.runs import RunLog
 from opencdp.lake import load_table, open_catalog
 from opencdp.settings import Settings
-from tests.support import data
-from tests.support.raw import land_live, land_tap
 
 pytestmark = pytest.mark.integration
 

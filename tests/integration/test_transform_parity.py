@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from tests.support import data
+from tests.support.raw import csv_records, land_live, land_tap
 
 from opencdp.engine.base import Engine
 from opencdp.engine.duckdb_engine import DuckDBEngine
@@ -16,8 +18,6 @@ from opencdp.settings import Settings, load_settings
 from opencdp.transform import mappings
 from opencdp.transform.model import TABLES
 from opencdp.transform.run import transform
-from tests.support import data
-from tests.support.raw import csv_records, land_live, land_tap
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -10,7 +10,6 @@ and the previous snapshot stays for `opencdp rollback`.
 from __future__ import annotations
 
 import warnings
-
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 

@@ -42,13 +42,35 @@ def test_a_malformed_path_is_a_config_error(bad: str) -> None:
         Path.parse(bad)
 
 
-def test_a_field_takes_the_first_non_empty_path_and_translates_values() -> None:
-    field = F("a", "b", "c")
-    assert field.value({"a": None, "b": "", "c": 0}, META, None) == 0
+def values_of(field: F, *records: dict[str, object]) -> list[object]:
+    mapping = SourceMapping(
+        table="customers",
+        provider="shop",
+        streams=("s",),
+        fields={"source_id": F("id"), "company": field},
+    )
+    extraction = Extraction(mapping)
+    for n, record in enumerate(records):
+        extraction.add(n, META, {"id": n, **record})
+    return extraction.columns["company"]
+
+
+def test_a_field_takes_the_first_non_empty_path_as_text_and_translates_values() -> None:
+    assert values_of(F("a", "b", "c"), {"a": None, "b": "", "c": 0}, {"a": "x"}, {}) == [
+        "0",
+        "x",
+        None,
+    ]
+    assert values_of(F("a"), {"a": ""}, {"a": True}, {"a": 1.5}, {"a": {"k": 1}}) == [
+        None,
+        "true",
+        "1.5",
+        '{"k":1}',
+    ]
     consent = F("state", values={"Subscribed": "granted"})
-    assert consent.value({"state": "SUBSCRIBED"}, META, None) == "granted"
-    assert consent.value({"state": "pending"}, META, None) is None
-    assert F(const="webhook").value({}, META, None) == "webhook"
+    assert values_of(consent, {"state": "SUBSCRIBED"}, {"state": "pending"}) == ["granted", None]
+    assert values_of(F(const="webhook"), {}) == ["webhook"]
+    assert values_of(F("a.b", "_meta.id"), {"a": {"b": 2}}, {"a": "flat"}) == ["2", "k1"]
 
 
 def test_an_exploded_mapping_gives_one_row_per_element_with_the_parent_fields() -> None:
