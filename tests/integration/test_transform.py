@@ -361,3 +361,30 @@ def test_rows_without_a_key_are_quarantined_and_bad_lines_go_to_the_dlq(
     reasons = sorted(e.doc["error"]["reason"] for e in entries)
     assert reasons[0].startswith("not JSON")
     assert "belongs to other/segment" in reasons[1]
+
+
+def test_quality_rules_measure_valid_values_against_the_threshold(settings: Settings) -> None:
+    contacts = [
+        {
+            "Id": f"c{n}",
+            "Email": "broken-at-example" if n < 3 else f"ok{n}@fastmail.com",
+            "MobilePhone": "+1 415 555 0100",
+            "LastModifiedDate": "2024-01-01T00:00:00Z",
+        }
+        for n in range(10)
+    ]
+    land_tap(settings, TENANT, "crm", "contacts", contacts, key="Id")
+
+    report = run(settings)
+
+    reports = {(r["table"], r["provider"], r["rule"]): r for r in rows(settings, "quality_reports")}
+    email = reports[("customers", "crm", "valid_email")]
+    assert (email["checked"], email["failed"]) == (10, 3)
+    assert email["rate"] == pytest.approx(0.7)
+    assert email["passed"] is False
+    assert reports[("customers", "crm", "valid_phone")]["passed"] is True
+    assert reports[("customers", "*", "key_not_null")]["passed"] is True
+    assert {r["run_id"] for r in reports.values()} == {report.run_id}
+    assert report.summary()["quality_failures"] == ["customers/crm valid_email 0.700 < 0.9"]
+    invalid = [r for r in rows(settings, "customers") if "email_invalid" in r["_quality_flags"]]
+    assert sorted(r["source_id"] for r in invalid) == ["c0", "c1", "c2"]

@@ -42,7 +42,7 @@ def print_report(report: RunReport, console: Console) -> None:
     failures = [r for r in report.quality if not r.passed]
     console.print(
         f"quality: {len(report.quality) - len(failures)} of {len(report.quality)} rules passed"
-        ' (opencdp query --tenant T "select * from quality_reports")'
+        f' (opencdp query --tenant {report.tenant} "select * from quality_reports")'
     )
     for r in failures:
         console.print(

@@ -39,6 +39,11 @@ class Engine(ABC):
 
     name: str
 
+    @property
+    @abstractmethod
+    def parallelism(self) -> int:
+        """How many items `map` works on at once."""
+
     @abstractmethod
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         """`[fn(item) for item in items]`, computed in parallel workers, in order.

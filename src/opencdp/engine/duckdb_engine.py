@@ -28,6 +28,10 @@ class DuckDBEngine(Engine):
         # this setting needs the ICU extension, a download; as a statement it does not.)
         self._con.execute("SET TimeZone = 'UTC'")
 
+    @property
+    def parallelism(self) -> int:
+        return self.workers
+
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         if self.workers == 1 or len(items) <= 1:
             return [fn(item) for item in items]

@@ -67,6 +67,10 @@ class SparkEngine(Engine):
         # Views are registered by the names the SQL uses: one query at a time per engine.
         self._query_lock = threading.Lock()
 
+    @property
+    def parallelism(self) -> int:
+        return int(self._spark.sparkContext.defaultParallelism)
+
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         if not items:
             return []

@@ -253,10 +253,9 @@ def _fill_names(columns: dict[str, pa.Array], rows: int) -> None:
     first = columns.get("first_name", none)
     last = columns.get("last_name", none)
     full = columns.get("full_name", none)
-    joined = none
-    if "first_name" in columns or "last_name" in columns:
-        joined = pc.binary_join_element_wise(first, last, " ", null_handling="skip")
-        joined = pc.if_else(pc.equal(joined, ""), None, joined)
+    # Not null_handling="skip": on all-null input it returns an empty array (pyarrow 26).
+    both = pc.binary_join_element_wise(first, last, " ")
+    joined = pc.coalesce(both, first, last)
     columns["full_name"] = pc.coalesce(full, joined)
     # "Ada Lovelace" -> first "Ada", last "Lovelace": the last word is the last name.
     split = pc.extract_regex(full, r"^(?P<first>.+?)\s+(?P<last>\S+)$")

@@ -192,7 +192,7 @@ class _Run:
             for i, key in enumerate(self.plan.files)
         ]
         results: list[FileResult] = []
-        chunk = max(8, 4 * getattr(self.engine, "workers", 2))
+        chunk = max(8, 4 * self.engine.parallelism)  # progress after each chunk of files
         with self.timed("read_validate_map_clean"):
             for start in range(0, len(jobs), chunk):
                 results += self.engine.map(stage_file, jobs[start : start + chunk])
