@@ -45,9 +45,15 @@ class Engine(ABC):
         """How many items `map` works on at once."""
 
     @abstractmethod
-    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        """`[fn(item) for item in items]`, computed in parallel workers, in order.
-        `fn` must be a module-level function and items and results picklable."""
+    def map(
+        self,
+        fn: Callable[[T], R],
+        items: Sequence[T],
+        on_result: Callable[[R], None] | None = None,
+    ) -> list[R]:
+        """`[fn(item) for item in items]`, computed in parallel workers, in order;
+        `on_result` sees each result as it arrives (for progress). `fn` must be a
+        module-level function and items and results picklable."""
 
     @abstractmethod
     def query(self, sql: str, relations: Mapping[str, Relation]) -> pa.Table:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 import duckdb
@@ -32,14 +32,26 @@ class DuckDBEngine(Engine):
     def parallelism(self) -> int:
         return self.workers
 
-    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    def map(
+        self,
+        fn: Callable[[T], R],
+        items: Sequence[T],
+        on_result: Callable[[R], None] | None = None,
+    ) -> list[R]:
         if self.workers == 1 or len(items) <= 1:
-            return [fn(item) for item in items]
-        if self._pool is None:
-            # forkserver: workers never inherit this process's DuckDB threads or locks.
-            context = multiprocessing.get_context("forkserver")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
-        return list(self._pool.map(fn, items))
+            computed: Iterable[R] = (fn(item) for item in items)
+        else:
+            if self._pool is None:
+                # forkserver: workers never inherit this process's DuckDB threads or locks.
+                context = multiprocessing.get_context("forkserver")
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+            computed = self._pool.map(fn, items)
+        results = []
+        for result in computed:
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+        return results
 
     def query(self, sql: str, relations: Mapping[str, Relation]) -> pa.Table:
         con = self._con.cursor()  # a fresh cursor: registered names never leak between queries

@@ -71,7 +71,12 @@ class SparkEngine(Engine):
     def parallelism(self) -> int:
         return int(self._spark.sparkContext.defaultParallelism)
 
-    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    def map(
+        self,
+        fn: Callable[[T], R],
+        items: Sequence[T],
+        on_result: Callable[[R], None] | None = None,
+    ) -> list[R]:
         if not items:
             return []
         context = self._spark.sparkContext
@@ -85,6 +90,8 @@ class SparkEngine(Engine):
                 result.error.add_note(f"raised in a Spark Python worker:\n{result.trace}")
                 raise result.error
             values.append(result)
+            if on_result is not None:
+                on_result(result)
         return values
 
     def query(self, sql: str, relations: Mapping[str, Relation]) -> pa.Table:

@@ -102,31 +102,76 @@ def partition_filter(
     partition: Partition, values: Sequence[tuple[object, ...]]
 ) -> BooleanExpression:
     """The rows of the given partitions: `values` holds one tuple per partition, in the
-    order of `partition`, each value the identity value or the first day of the month."""
-    expression: BooleanExpression = AlwaysFalse()
-    for value in values:
-        terms = [
-            _term(column, transform, v)
-            for (column, transform), v in zip(partition, value, strict=True)
+    order of `partition`, each value the identity value or the first day of the month.
+    On one column the filter stays small however many partitions it names: consecutive
+    months become one range, identity values one IN list."""
+    if len(partition) == 1:
+        (column, transform) = partition[0]
+        present = sorted({v[0] for v in values if v[0] is not None}, key=repr)
+        terms: list[BooleanExpression] = []
+        if any(v[0] is None for v in values):
+            terms.append(IsNull(term=Reference(column)))
+        if transform == "identity":
+            # Identity partitions are on text columns (provider), a handful of values.
+            terms += [EqualTo(term=Reference(column), value=literal(str(v))) for v in present]
+        else:
+            terms += [_between(column, start, end) for start, end in _month_runs(present)]
+        return _any(terms)
+    return _any(
+        [
+            _all([_term(c, t, v) for (c, t), v in zip(partition, value, strict=True)])
+            for value in values
         ]
-        conjunction = terms[0]
-        for term in terms[1:]:
-            conjunction = And(conjunction, term)
-        expression = Or(expression, conjunction)
-    return expression
+    )
+
+
+def _month_runs(months: Sequence[object]) -> list[tuple[date, date]]:
+    """Runs of consecutive months as [first day, first day after the run)."""
+    runs: list[tuple[date, date]] = []
+    for month in sorted(m for m in months if isinstance(m, date)):
+        following = _next_month(month)
+        if runs and runs[-1][1] == month:
+            runs[-1] = (runs[-1][0], following)
+        else:
+            runs.append((month, following))
+    return runs
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def _between(column: str, start: date, end: date) -> BooleanExpression:
+    # Keyword arguments: PyIceberg's predicates are pydantic models, typed by their fields.
+    term = Reference(column)
+    return And(
+        GreaterThanOrEqual(term=term, value=literal(_utc(start))),
+        LessThan(term=term, value=literal(_utc(end))),
+    )
+
+
+def _utc(day: date) -> str:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC).isoformat()
 
 
 def _term(column: str, transform: str, value: object) -> BooleanExpression:
-    # Keyword arguments: PyIceberg's predicates are pydantic models, typed by their fields.
-    term = Reference(column)
     if value is None:
-        return IsNull(term=term)
+        return IsNull(term=Reference(column))
     if transform == "identity":
-        return EqualTo(term=term, value=literal(value))
+        return EqualTo(term=Reference(column), value=literal(value))
     assert isinstance(value, date)
-    start = datetime(value.year, value.month, 1, tzinfo=UTC)
-    end = datetime(value.year + value.month // 12, value.month % 12 + 1, 1, tzinfo=UTC)
-    return And(
-        GreaterThanOrEqual(term=term, value=literal(start.isoformat())),
-        LessThan(term=term, value=literal(end.isoformat())),
-    )
+    return _between(column, value, _next_month(value))
+
+
+def _any(terms: Sequence[BooleanExpression]) -> BooleanExpression:
+    expression: BooleanExpression = AlwaysFalse()
+    for term in terms:
+        expression = Or(expression, term)
+    return expression
+
+
+def _all(terms: Sequence[BooleanExpression]) -> BooleanExpression:
+    expression = terms[0]
+    for term in terms[1:]:
+        expression = And(expression, term)
+    return expression

@@ -202,8 +202,12 @@ class Extraction:
 
 
 def _path_getter(path: Path) -> Getter:
-    """`path.get`, or a faster equivalent for the common one- and two-key record paths."""
+    """`path.get`, or a faster equivalent for the common one- and two-key record paths
+    and for envelope fields."""
     steps = path.steps
+    if path.root == "meta" and len(steps) == 1 and isinstance(steps[0], str):
+        name = steps[0]
+        return lambda record, meta, item: meta.get(name)
     if path.root != "record" or not all(isinstance(s, str) for s in steps):
         return path.get
     if len(steps) == 1:

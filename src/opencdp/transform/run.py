@@ -191,13 +191,20 @@ class _Run:
             )
             for i, key in enumerate(self.plan.files)
         ]
-        results: list[FileResult] = []
-        chunk = max(8, 4 * self.engine.parallelism)  # progress after each chunk of files
+        # Largest files first, so that no worker is left with a big one at the end.
+        sizes = {i.key: i.size for i in self.store.list(f"{layout.RAW}/{self.tenant}")}
+        jobs.sort(key=lambda job: (-sizes.get(job.key, 0), job.key))
+        done: list[FileResult] = []
+        every = max(1, len(jobs) // 10)
+
+        def staged(result: FileResult) -> None:
+            done.append(result)
+            if len(done) % every == 0 or len(done) == len(jobs):
+                lines = sum(r.lines for r in done)
+                self.say(f"staged {len(done)}/{len(jobs)} raw files ({lines:,} lines)")
+
         with self.timed("read_validate_map_clean"):
-            for start in range(0, len(jobs), chunk):
-                results += self.engine.map(stage_file, jobs[start : start + chunk])
-                lines = sum(r.lines for r in results)
-                self.say(f"staged {len(results)}/{len(jobs)} raw files ({lines:,} lines)")
+            results = self.engine.map(stage_file, jobs, on_result=staged)
         self.report.files = len(results)
         self.report.lines = sum(r.lines for r in results)
         self.report.rejected = sum(len(r.rejected) for r in results)
