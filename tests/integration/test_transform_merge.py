@@ -144,3 +144,14 @@ def test_order_facts_count_every_order_of_the_same_provider_and_customer(engine:
     assert got[("shop", "c1")]["last_order_at"] == at(3)
     assert got[("shop", "c2")]["order_count"] is None
     assert got[("other", "c1")]["order_count"] is None
+
+
+def test_repeated_keys_are_found_on_the_key_columns(engine: Any) -> None:
+    unique = orders({"order_id": "1", "created_at": at(1)}, {"order_id": "2", "created_at": at(1)})
+    twice = orders({"order_id": "1", "created_at": at(1)}, {"order_id": "1", "created_at": at(2)})
+    keyless = orders(
+        {"order_id": None, "created_at": at(1)}, {"order_id": None, "created_at": at(1)}
+    )
+    for rows, expected in ((unique, False), (twice, True), (keyless, False)):
+        found = engine.query(merge.repeated_keys(ORDERS, "t"), {"t": rows})
+        assert found.column("repeated").to_pylist() == [expected]

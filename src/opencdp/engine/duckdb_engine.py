@@ -16,6 +16,7 @@ from opencdp.errors import QueryError
 
 class DuckDBEngine(Engine):
     name = "duckdb"
+    starts_workers = True
 
     def __init__(self, workers: int | None = None, memory_limit: str | None = None) -> None:
         self.workers = workers or os.cpu_count() or 1

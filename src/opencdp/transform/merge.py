@@ -44,6 +44,15 @@ def latest_per_key(model: Table, *relations: str) -> str:
     )
 
 
+def repeated_keys(model: Table, relation: str) -> str:
+    """One row, one boolean column `repeated`: does any (non-null) key occur twice."""
+    keys = ", ".join(q(k) for k in model.key)
+    return (
+        f"SELECT COUNT(*) > 0 AS repeated FROM (SELECT {keys} FROM {relation} "
+        f"WHERE {key_present(model)} GROUP BY {keys} HAVING COUNT(*) > 1) AS twice"
+    )
+
+
 def partition_values(model: Table, alias: str = "") -> str:
     """The partition of a row as SQL expressions: identity values and months."""
     return ", ".join(

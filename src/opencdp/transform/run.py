@@ -45,6 +45,8 @@ QUALITY_TABLE = "quality_reports"
 QUARANTINE_TABLE = "quarantine"
 
 Progress = Callable[[str], None]
+# Raw files (gzip'd bytes) below which a run stages in its own process: about 40,000 lines.
+SMALL_DELTA_BYTES = 8 * 1024 * 1024
 
 
 @dataclass
@@ -204,7 +206,15 @@ class _Run:
                 self.say(f"staged {len(done)}/{len(jobs)} raw files ({lines:,} lines)")
 
         with self.timed("read_validate_map_clean"):
-            results = self.engine.map(stage_file, jobs, on_result=staged)
+            small = sum(sizes.get(job.key, 0) for job in jobs) < SMALL_DELTA_BYTES
+            if small and self.engine.starts_workers:
+                # Starting workers would cost more than the work: stage right here.
+                results = []
+                for job in jobs:
+                    results.append(stage_file(job))
+                    staged(results[-1])
+            else:
+                results = self.engine.map(stage_file, jobs, on_result=staged)
         self.report.files = len(results)
         self.report.lines = sum(r.lines for r in results)
         self.report.rejected = sum(len(r.rejected) for r in results)
@@ -283,8 +293,14 @@ class _Run:
         if bad.num_rows:
             self.quarantined.append(_quarantine_rows(self.plan.run_id, model, bad, self.started))
         table_report.quarantined = bad.num_rows
+        keyed = f"({merge.select_rows(model, 'delta', present)}) AS d"
+        # Ranking whole rows costs seconds on big tables; when no key repeats (a check on
+        # the key columns alone) there is nothing to choose between.
+        repeats = engine.query(merge.repeated_keys(model, "delta"), {"delta": delta})
         clean = engine.query(
-            merge.latest_per_key(model, f"({merge.select_rows(model, 'delta', present)}) AS d"),
+            merge.latest_per_key(model, keyed)
+            if repeats.column("repeated")[0].as_py()
+            else f"SELECT * FROM {keyed}",
             {"delta": delta},
         )
         table_report.replaced = delta_rows(results, model.name) - bad.num_rows - clean.num_rows
