@@ -1,5 +1,6 @@
 -- Cycles through pre-signed requests (one "signature<TAB>body" per line of the file
--- given as the script's first argument), so that every request is unique.
+-- given as the script's first argument), so that every request is unique; the third
+-- argument is where to start (a measured run starts past those its warm-up sent).
 local requests = {}
 local i = 0
 
@@ -11,6 +12,7 @@ function init(args)
       ["X-Hub-Signature-256"] = signature,
     }, body)
   end
+  i = tonumber(args[3] or "0") % #requests
 end
 
 function request()

@@ -13,8 +13,10 @@ from typing import Any
 
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from opencdp.collect.batcher import Batcher, BatcherConfig
+from opencdp.collect.metrics import BATCHER_METRICS_FILE, CollectMetrics
 from opencdp.collect.queue import Batch
 from opencdp.collect.queue.disk import DiskQueue
 from opencdp.errors import ConfigError, StorageUnavailableError
@@ -359,3 +361,20 @@ def test_run_forever_flushes_when_stopped(queue: DiskQueue, store: ObjectStore) 
     assert batcher.metrics.batches_flushed == 2
     assert batcher.metrics.last_flush_at is not None
     assert queue.depth() == 0
+
+
+def test_counters_are_published_for_the_service_metrics(
+    queue: DiskQueue, store: ObjectStore, clock: Clock, root: Path
+) -> None:
+    published = root / BATCHER_METRICS_FILE
+    batcher = Batcher(
+        queue, store, BatcherConfig(max_events=2, read_items=4), clock=clock, metrics_file=published
+    )
+    put(queue, [event("a"), event("b"), event("a")])
+    batcher.run_once()
+    text = CollectMetrics(batcher_file=published).render().decode()
+    values = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    assert values["opencdp_collect_batcher_batches_flushed_total"] == 1
+    assert values["opencdp_collect_batcher_items_read_total"] == 3
+    assert values["opencdp_collect_batcher_duplicates_dropped_total"] == 1
+    assert values["opencdp_collect_batcher_last_flush_timestamp_seconds"] == START.timestamp()

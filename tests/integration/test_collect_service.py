@@ -24,6 +24,7 @@ import jwt
 import pytest
 import standardwebhooks
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 from stripe import WebhookSignature
 from tests.support.collect import free_port, start_collect, stop_collect
 
@@ -324,3 +325,31 @@ def test_wrong_write_key_and_oversized_events(server: Server) -> None:
     assert status in (400, 413)
     assert "limit" in doc["detail"]
     assert post(f"{server.url}/v1/track", b"{oops", good)[0] == 400
+
+
+def test_metrics_count_requests_and_show_the_batchers_counters(server: Server) -> None:
+    body = json.dumps({"id": 7, "email": "eve@example.com"}).encode()
+    headers = shopify_headers(body, SHOP_SECRET, "wh-metrics")
+    assert post(f"{server.url}/webhooks/acme/shop", body, headers)[0] == 200
+    assert post(f"{server.url}/webhooks/made-up/path", b"{}")[0] == 404
+
+    def scrape() -> dict[str, float]:
+        with urllib.request.urlopen(f"{server.url}/metrics") as response:
+            text = response.read().decode()
+        return {
+            f"{s.name}{sorted(s.labels.items())}": s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+
+    flushed = "opencdp_collect_batcher_batches_flushed_total[]"
+    deadline = time.monotonic() + 15
+    while (values := scrape()).get(flushed, 0) < 1:  # served by a worker, counted by the parent
+        assert time.monotonic() < deadline, "the batcher's flushes never showed in /metrics"
+        time.sleep(0.2)
+    shop = "[('source', 'shop'), ('status', '200'), ('tenant', 'acme')]"
+    assert values[f"opencdp_collect_requests_total{shop}"] >= 1
+    # Names made up in a path are never labels: such requests count under "-".
+    unknown = "[('source', '-'), ('status', '404'), ('tenant', '-')]"
+    assert values[f"opencdp_collect_requests_total{unknown}"] >= 1
+    assert not [key for key in values if "made-up" in key]

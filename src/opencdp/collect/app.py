@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from opencdp.collect.envelope import envelope, webhook_stream
+from opencdp.collect.envelope import envelope, received_at, webhook_stream
 from opencdp.collect.http import (
     HttpError,
     Receive,
@@ -55,7 +55,7 @@ from opencdp.logs import get_logger
 from opencdp.settings import CollectSettings
 from opencdp.storage.ndjson import GzipLines
 from opencdp.storage.objectstore import ObjectStore
-from opencdp.storage.rawzone import DeadLetterWriter, iso_utc
+from opencdp.storage.rawzone import DeadLetterWriter
 
 log = get_logger(__name__)
 
@@ -84,6 +84,11 @@ class CollectApp:
             settings.rate_limit_per_second, settings.rate_limit_burst, routes.rate_limits
         )
         self.seen = RecentIds(settings.dedup_window_seconds, _MAX_DEDUP_ENTRIES)
+        # The request path is looked up whole: no split per request.
+        self._webhook_paths = {
+            f"/webhooks/{tenant}/{source}": route
+            for (tenant, source), route in routes.webhooks.items()
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -93,17 +98,23 @@ class CollectApp:
             return
         path, method = scope["path"], scope["method"]
         started = time.perf_counter()
+        endpoint = "other"  # a bounded label: never a path a client made up
         try:
             if path.startswith("/webhooks/") and method == "POST":
+                endpoint = "webhook"
                 await self._webhook(scope, receive, send)
             elif path in _TRACKING_PATHS and method == "POST":
+                endpoint = path
                 await self._tracking(_TRACKING_PATHS[path], scope, receive, send)
             elif path == "/healthz":
+                endpoint = path
                 await respond_json(send, 200, {"status": "ok"})
             elif path == "/readyz":
+                endpoint = path
                 await respond_json(send, 200, {"status": "ready", "queue": self.queue.depth()})
             elif path == "/metrics":
-                self.metrics.queue_depth.set(self.queue.depth())
+                endpoint = path
+                self.metrics.queue_depth = self.queue.depth()
                 await respond(send, 200, self.metrics.render(), "text/plain; version=0.0.4")
             else:
                 await respond_problem(
@@ -112,31 +123,30 @@ class CollectApp:
         except HttpError as e:
             await respond_problem(send, e)
         finally:
-            endpoint = "webhook" if path.startswith("/webhooks/") else path
-            self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+            self.metrics.observe_latency(endpoint, time.perf_counter() - started)
 
     # --- webhooks ------------------------------------------------------------------------
 
     async def _webhook(self, scope: Scope, receive: Receive, send: Send) -> None:
-        parts = scope["path"].split("/")
-        if len(parts) != 4 or not parts[2] or not parts[3]:
-            raise HttpError(404, "Not Found", "use POST /webhooks/{tenant}/{source}")
-        tenant, source = parts[2], parts[3]
-        route = self.routes.webhooks.get((tenant, source))
+        route = self._webhook_paths.get(scope["path"])
         if route is None:
-            self._count(tenant, source, 404)
+            # Counted without the names from the path: a client could make up any number.
+            self.metrics.count_request("-", "-", 404)
+            parts = scope["path"].split("/")
+            if len(parts) != 4 or not parts[2] or not parts[3]:
+                raise HttpError(404, "Not Found", "use POST /webhooks/{tenant}/{source}")
+            tenant, source = parts[2], parts[3]
             raise HttpError(404, "Not Found", f"no webhook source {source!r} for tenant {tenant!r}")
         try:
             await self._accept_webhook(route, scope, receive, send)
         except HttpError as e:
-            self._count(tenant, source, e.status)
+            self.metrics.count_request(route.tenant, route.source, e.status)
             raise
 
     async def _accept_webhook(
         self, route: WebhookRoute, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        client = (scope.get("client") or ("", 0))[0]
-        if not ip_allowed(client, route.networks):
+        if route.networks and not ip_allowed((scope.get("client") or ("", 0))[0], route.networks):
             raise HttpError(403, "Forbidden", "this address may not call this webhook")
         self._rate_limit(route.tenant)
         headers = headers_of(scope)
@@ -148,7 +158,7 @@ class CollectApp:
         except SignatureError as e:
             log.warning("webhook_refused", tenant=route.tenant, source=route.source, reason=str(e))
             raise HttpError(401, "Unauthorized", f"signature verification failed: {e}") from e
-        received = iso_utc(datetime.fromtimestamp(now, UTC))
+        received = received_at(now)
         try:
             record = orjson.loads(body)
         except orjson.JSONDecodeError as e:
@@ -176,7 +186,7 @@ class CollectApp:
         if replay_key is not None and self.seen.seen_before(
             f"{route.tenant}/{route.source}/{replay_key}", now
         ):
-            self._count(route.tenant, route.source, 200)
+            self.metrics.count_request(route.tenant, route.source, 200)
             await respond_json(send, 200, {"status": "duplicate", "id": event_id})
             return
         line = envelope(
@@ -190,8 +200,8 @@ class CollectApp:
             record=record,
         )
         await self.queue.put([line])
-        self._count(route.tenant, route.source, 200)
-        self.metrics.events.labels(route.tenant, route.source).inc()
+        self.metrics.count_request(route.tenant, route.source, 200)
+        self.metrics.count_events(route.tenant, route.source)
         await respond_json(send, 200, {"status": "accepted", "id": event_id})
 
     # --- tracking API ---------------------------------------------------------------------
@@ -209,12 +219,12 @@ class CollectApp:
         write_key = basic_user(headers) or request.write_key
         route = self.routes.write_keys.get(write_key or "")
         if route is None:
-            self._count("-", "-", 401)
+            self.metrics.count_request("-", "-", 401)
             raise HttpError(
                 401, "Unauthorized", "unknown write key: send it as Basic auth user or writeKey"
             )
         self._rate_limit(route.tenant)
-        received = iso_utc(datetime.fromtimestamp(now, UTC))
+        received = received_at(now)
         lines = []
         for event in request.events:
             key = f"{route.tenant}/{route.source}/{event['messageId']}"
@@ -242,8 +252,8 @@ class CollectApp:
             )
         if lines:
             await self.queue.put(lines)
-            self.metrics.events.labels(route.tenant, route.source).inc(len(lines))
-        self._count(route.tenant, route.source, 200)
+            self.metrics.count_events(route.tenant, route.source, len(lines))
+        self.metrics.count_request(route.tenant, route.source, 200)
         await respond_json(send, 200, {"success": True})
 
     # --- shared ------------------------------------------------------------------------
@@ -258,9 +268,6 @@ class CollectApp:
                 f"tenant {tenant!r} is over its rate limit",
                 {"Retry-After": seconds, "X-RateLimit-Reset": seconds},
             )
-
-    def _count(self, tenant: str, source: str, status: int) -> None:
-        self.metrics.requests.labels(tenant, source, str(status)).inc()
 
     async def _dead_letter(
         self, route: SourceRoute, what: Rejected, record: Any, error_type: str, reason: str
@@ -292,7 +299,7 @@ class CollectApp:
         )
         writer = DeadLetterWriter(self.store, route.tenant, route.provider)
         await asyncio.to_thread(writer.commit, error_type, lines.finish(), datetime.now(UTC))
-        self.metrics.dlq_writes.labels(route.tenant, route.source, error_type).inc()
+        self.metrics.count_dlq_write(route.tenant, route.source, error_type)
 
 
 @dataclass(frozen=True)

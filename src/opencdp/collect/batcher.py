@@ -44,13 +44,16 @@ import time
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
+from functools import lru_cache
 from itertools import count
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from opencdp.collect.metrics import BATCHER_METRICS_FILE, publish_batcher_metrics
 from opencdp.collect.queue.base import Batch, EventQueue, QueueBusyError
 from opencdp.errors import AlreadyExistsError, ConfigError, InvalidNameError, TransientError
 from opencdp.logs import get_logger
@@ -71,6 +74,8 @@ INVALID_ENVELOPE = "invalid_envelope"
 # The DLQ folder for items whose tenant or provider is unusable: no tenant name starts
 # with "_", so it never mixes with a tenant's own DLQ.
 _ORPHAN_DLQ = f"{layout.DLQ}/_queue/{INVALID_ENVELOPE}"
+# How often the counters are published for the service's /metrics, at most.
+_PUBLISH_SECONDS = 1.0
 # A lease shorter than this margin over max_age could expire before the batch is written.
 _LEASE_MARGIN_SECONDS = 60.0
 
@@ -93,7 +98,7 @@ class BatcherConfig:
 
 @dataclass
 class BatcherMetrics:
-    """Counters since the batcher started (read by the service's /metrics)."""
+    """Counters since the batcher started (published for the service's /metrics)."""
 
     items_read: int = 0
     batches_flushed: int = 0  # raw-zone files written
@@ -174,12 +179,17 @@ class Batcher:
         config: BatcherConfig | None = None,
         *,
         clock: Clock = utc_now,
+        metrics_file: Path | None = None,
     ) -> None:
         self.queue = queue
         self.store = store
         self.config = config or BatcherConfig()
         self.clock = clock
         self.metrics = BatcherMetrics()
+        # Where the counters are published for the service's /metrics (None: nowhere).
+        self.metrics_file = metrics_file
+        self._published: BatcherMetrics | None = None
+        self._published_at = -_PUBLISH_SECONDS
         lease = queue.lease_seconds
         if lease is not None and lease < self.config.max_age + _LEASE_MARGIN_SECONDS:
             raise ConfigError(
@@ -202,7 +212,12 @@ class Batcher:
         config = BatcherConfig(
             max_events=collect.batch_max_events, max_age=collect.batch_max_seconds
         )
-        return cls(queue, store_for(settings), config)
+        return cls(
+            queue,
+            store_for(settings),
+            config,
+            metrics_file=settings.root / BATCHER_METRICS_FILE,
+        )
 
     @property
     def buffered_events(self) -> int:
@@ -232,6 +247,7 @@ class Batcher:
             self._write_sealed()
         self._seal_due()
         self._write_sealed()
+        self._publish_metrics()
         return taken
 
     def run_forever(self, stop: threading.Event) -> None:
@@ -262,6 +278,28 @@ class Batcher:
         for key in list(self._groups):
             self._seal(key)
         self._write_sealed()
+        self._publish_metrics(now=True)
+
+    def _publish_metrics(self, *, now: bool = False) -> None:
+        """Write the counters to `metrics_file` if they changed, at most once a second
+        unless `now` (a round can be 10 ms: a file replaced each time costs more than the
+        round's work)."""
+        if self.metrics_file is None or self.metrics == self._published:
+            return
+        at = time.monotonic()
+        if not now and at - self._published_at < _PUBLISH_SECONDS:
+            return
+        values: dict[str, Any] = asdict(self.metrics)
+        last = self.metrics.last_flush_at
+        values["last_flush_at"] = last.timestamp() if last else None
+        try:
+            publish_batcher_metrics(self.metrics_file, values)
+        except OSError as e:  # a view of the counters: not worth stopping the batcher for
+            log.warning(
+                "batcher: could not publish metrics", path=str(self.metrics_file), error=str(e)
+            )
+            return
+        self._published, self._published_at = replace(self.metrics), at
 
     # --- taking items ----------------------------------------------------------------------
 
@@ -523,11 +561,7 @@ def _parse(item: bytes) -> _Envelope | _Invalid:
     if not isinstance(stream, str) or not stream:
         return _Invalid("_meta.stream is missing", meta)
     try:
-        key = (
-            check_name(str(meta.get("tenant"))),
-            check_name(str(meta.get("provider")), "provider"),
-            stream,
-        )
+        key = _group(str(meta.get("tenant")), str(meta.get("provider")), stream)
     except InvalidNameError as e:
         return _Invalid(e.message, meta)
     line = item.rstrip(b"\r\n")
@@ -535,6 +569,11 @@ def _parse(item: bytes) -> _Envelope | _Invalid:
         line = orjson.dumps(doc)
     raw_id = meta.get("id")
     return _Envelope(key, None if raw_id is None else str(raw_id), line)
+
+
+@lru_cache(maxsize=4096)  # a few groups carry every item: check their names once
+def _group(tenant: str, provider: str, stream: str) -> StreamKey:
+    return check_name(tenant), check_name(provider, "provider"), stream
 
 
 def _dlq_place(meta: dict[str, Any] | None) -> tuple[str, str] | None:

@@ -53,9 +53,9 @@ async def read_body(receive: Receive, headers: Mapping[str, str], limit: int) ->
         size += len(chunk)
         if size > limit:
             raise HttpError(413, "Payload Too Large", f"the body limit is {limit:,} bytes")
-        chunks.append(chunk)
         if not message.get("more_body"):
-            return b"".join(chunks)
+            return b"".join([*chunks, chunk]) if chunks else chunk
+        chunks.append(chunk)
 
 
 def decode_content(body: bytes, headers: Mapping[str, str], limit: int) -> bytes:

@@ -5,12 +5,13 @@
     {folder}/reader.lock                             held by the one reader
 
 Writing. Every writing process (each server worker) appends to segment files of its own,
-so writers never lock one another. A background thread per process writes what the
-`put` calls handed it since its last round, calls `fsync` once for all of them, then
-resolves their futures on their event loops: concurrent requests share one fsync (group
-commit) and the event loop never waits on the disk. A segment is created under a hidden
-name, locked (`flock`, exclusive) and given its header, then renamed into place and the
-folder fsync'd: a visible segment is always locked by its writer while the writer lives.
+so writers never lock one another. The `put` calls of one event-loop iteration are handed
+together to a background thread per process, which writes what it was handed since its
+last round, calls `fsync` once for all of it, then resolves the puts' futures on their
+event loops: concurrent requests share one fsync (group commit) and the event loop never
+waits on the disk. A segment is created under a hidden name, locked (`flock`, exclusive)
+and given its header, then renamed into place and the folder fsync'd: a visible segment
+is always locked by its writer while the writer lives.
 The writer moves to a new segment once the current one passes `segment_bytes`, or when a
 write fails (so a torn write is always at the end of a finished segment).
 
@@ -260,6 +261,15 @@ def _resolve(futures: list[asyncio.Future[None]], error: BaseException | None) -
             future.set_exception(error)
 
 
+@dataclass(eq=False)
+class _Handover:
+    """What one event loop's puts of one loop iteration give the commit thread."""
+
+    loop: asyncio.AbstractEventLoop
+    items: list[bytes] = field(default_factory=list)
+    futures: list[asyncio.Future[None]] = field(default_factory=list)
+
+
 class _Writer:
     """This process's segment and its commit thread (group commit)."""
 
@@ -268,8 +278,9 @@ class _Writer:
         self._options = options
         self._fsync = fsync
         self._cond = threading.Condition()
-        self._items: list[bytes] = []
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._handed: list[_Handover] = []  # waiting for the commit thread
+        # Per event loop, the puts of its current iteration (only that loop touches it).
+        self._gathering: dict[asyncio.AbstractEventLoop, _Handover] = {}
         self._closing = False
         self._fd: int | None = None
         self._size = 0
@@ -283,14 +294,27 @@ class _Writer:
     def submit(
         self, items: Sequence[bytes], loop: asyncio.AbstractEventLoop
     ) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = loop.create_future()
-        with self._cond:
+        # The puts of one loop iteration reach the commit thread together, at its end: one
+        # lock and one wake-up of the thread for all of them rather than one per request.
+        handover = self._gathering.get(loop)
+        if handover is None:
             if self._closing:
                 raise QueueClosedError("the queue is closed")
-            self._items.extend(items)
-            self._waiters.append((loop, future))
-            self._cond.notify()
+            handover = self._gathering[loop] = _Handover(loop)
+            loop.call_soon(self._hand_over, loop)
+        handover.items.extend(items)
+        future: asyncio.Future[None] = loop.create_future()
+        handover.futures.append(future)
         return future
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        handover = self._gathering.pop(loop)
+        with self._cond:
+            if self._closing:
+                _resolve(handover.futures, QueueClosedError("the queue is closed"))
+                return
+            self._handed.append(handover)
+            self._cond.notify()
 
     def close(self) -> None:
         with self._cond:
@@ -302,18 +326,17 @@ class _Writer:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._waiters and not self._closing:
+                while not self._handed and not self._closing:
                     self._cond.wait()
-                if not self._waiters:
+                if not self._handed:
                     return  # closing, and nothing left to write
             if self._options.commit_delay:
                 time.sleep(self._options.commit_delay)
             with self._cond:
-                items, waiters = self._items, self._waiters
-                self._items, self._waiters = [], []
+                handed, self._handed = self._handed, []
             error: BaseException | None = None
             try:
-                self._append(items)
+                self._append([item for handover in handed for item in handover.items])
             except Exception as e:  # logged, and handed to the waiting requests
                 log.exception("queue write failed", folder=str(self._folder))
                 error = QueueUnavailableError(
@@ -323,8 +346,8 @@ class _Writer:
                 # What was written may be torn: never append to this segment again.
                 self._release()
             by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
-            for loop, future in waiters:
-                by_loop.setdefault(loop, []).append(future)
+            for handover in handed:
+                by_loop.setdefault(handover.loop, []).extend(handover.futures)
             for loop, futures in by_loop.items():
                 with contextlib.suppress(RuntimeError):  # that loop is closed
                     loop.call_soon_threadsafe(_resolve, futures, error)

@@ -57,7 +57,7 @@ class Stop(Enum):
     CORRUPT = "corrupt"  # bad magic or CRC, or an impossible length
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per item read, and a frozen one is slow to build
 class Frame:
     start: int  # offset of the frame in the buffer
     end: int  # offset just after it
