@@ -20,7 +20,6 @@ Results: benchmarks/results/transform.json.
 from __future__ import annotations
 
 import argparse
-import csv
 import gzip
 import os
 import random
@@ -37,6 +36,7 @@ from typing import Any
 import orjson
 
 from _common import WORK, machine, write_result
+from bench_ingest import rows
 
 OPENCDP = Path(sys.executable).parent / "opencdp"
 TENANT = "bench"
@@ -52,16 +52,6 @@ STREAMS = (
     ("segment", "events", "events/events.jsonl", "messageId"),
 )
 CHANGED = 0.02
-
-
-def records(path: Path) -> Iterator[dict[str, Any]]:
-    if path.suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as f:
-            yield from csv.DictReader(f)
-    else:
-        with path.open("rb") as f:
-            for line in f:
-                yield orjson.loads(line)
 
 
 def singer(stream: str, key: str, rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
@@ -178,10 +168,10 @@ def main() -> None:  # noqa: PLR0915 - one script, step by step
     total = 0
     started = time.perf_counter()
     for provider, stream, relative, key in STREAMS:
-        rows = list(records(generated / relative))
-        loaded[(provider, stream)] = rows
-        land(root, provider, stream, key, iter(rows))
-        total += len(rows)
+        records = list(rows(generated, relative))
+        loaded[(provider, stream)] = records
+        land(root, provider, stream, key, iter(records))
+        total += len(records)
     land_s = round(time.perf_counter() - started, 1)
     print(f"landed {total:,} raw records in {land_s} s", file=sys.stderr)
     raw = root / "raw" / TENANT

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from tests.support import data
-from tests.support.raw import csv_records, land_live, land_tap
+from tests.support.raw import land_generated, land_live, land_tap
 
 from opencdp.engine.duckdb_engine import DuckDBEngine
 from opencdp.lake import load_table, open_catalog
@@ -60,25 +60,7 @@ def snapshots(settings: Settings, name: str) -> int:
 @pytest.fixture
 def landed(settings: Settings) -> Settings:
     """The generated tenant in the raw zone, as the extract commands land it."""
-    for provider, stream in (
-        ("shopify", "customers"),
-        ("shopify", "orders"),
-        ("shopify", "products"),
-        ("stripe", "customers"),
-        ("stripe", "charges"),
-    ):
-        land_tap(settings, TENANT, provider, stream, data.records(provider, stream))
-    land_tap(
-        settings,
-        TENANT,
-        "crm",
-        "contacts",
-        csv_records(data.generated() / "crm" / "contacts.csv"),
-        key="Id",
-    )
-    land_tap(
-        settings, TENANT, "segment", "events", data.records("events", "events"), key="messageId"
-    )
+    land_generated(settings, TENANT)
     return settings
 
 

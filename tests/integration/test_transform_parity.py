@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from tests.support import data
-from tests.support.raw import csv_records, land_live, land_tap
+from tests.support.raw import land_generated, land_live, land_tap
 
 from opencdp.engine.base import Engine
 from opencdp.engine.duckdb_engine import DuckDBEngine
@@ -33,18 +33,8 @@ def curated(settings: Settings, name: str) -> pa.Table:
 def test_duckdb_and_spark_build_identical_tables(
     settings: Settings, tmp_path: Path, spark_engine: Engine
 ) -> None:
-    for provider, stream in (
-        ("shopify", "customers"),
-        ("shopify", "orders"),
-        ("shopify", "products"),
-        ("stripe", "customers"),
-        ("stripe", "charges"),
-    ):
-        land_tap(settings, TENANT, provider, stream, data.records(provider, stream))
-    contacts = csv_records(data.generated() / "crm" / "contacts.csv")
-    land_tap(settings, TENANT, "crm", "contacts", contacts, key="Id")
+    land_generated(settings, TENANT, events=1500)
     events = data.records("events", "events")
-    land_tap(settings, TENANT, "segment", "events", events[:1500], key="messageId")
     # Live lines too: tracking-API events (some already seen by the tap) and a webhook.
     land_live(
         settings,

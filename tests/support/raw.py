@@ -83,3 +83,22 @@ def csv_records(path: Path) -> list[dict[str, Any]]:
     """A CSV export as records of strings, the way the files tap reads it."""
     with path.open(newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
+
+
+def land_generated(settings: Settings, tenant: str, *, events: int | None = None) -> None:
+    """The session's generated tenant through the Singer target: Shopify, Stripe, the CRM
+    contacts and Segment events (the first `events` of them, or all)."""
+    from tests.support import data
+
+    for provider, stream in (
+        ("shopify", "customers"),
+        ("shopify", "orders"),
+        ("shopify", "products"),
+        ("stripe", "customers"),
+        ("stripe", "charges"),
+    ):
+        land_tap(settings, tenant, provider, stream, data.records(provider, stream))
+    contacts = csv_records(data.generated() / "crm" / "contacts.csv")
+    land_tap(settings, tenant, "crm", "contacts", contacts, key="Id")
+    messages = data.records("events", "events")[:events]
+    land_tap(settings, tenant, "segment", "events", messages, key="messageId")

@@ -125,13 +125,17 @@ Normalized = tuple[pa.Array, pa.Array | None]  # values, and an "invalid" mask i
 
 
 def _phones(text: pa.Array, c: _Context) -> Normalized:
-    # A number is read in its row's country, else in the tenant's.
+    # A number is read in its row's country, else in the tenant's. One parse gives the
+    # number's region and line type too (enrichment columns, kept for _derive).
     country = c.done.get("country")
-    return normalize.normalize_phones(
+    numbers = normalize.parse_phones(
         text,
         country if country is not None else c.default_country,
         fallback=c.default_country,
     )
+    c.done["phone_country"] = numbers.country
+    c.done["phone_line_type"] = numbers.line_type
+    return numbers.e164, pc.and_(pc.is_valid(text), pc.is_null(numbers.e164))
 
 
 def _amounts(text: pa.Array, c: _Context) -> Normalized:
@@ -229,10 +233,8 @@ def _derive(model: Table, columns: dict[str, pa.Array], flags: Flags, rows: int)
         columns["email_free"] = enrich.is_free_mail(domains)
         columns["email_disposable"] = enrich.is_disposable(domains)
         flags.add("email_disposable", columns["email_disposable"])
-    if "phone" in columns and model.name == "customers":
-        country, line_type = enrich.phone_facts(columns["phone"])
-        columns["phone_country"] = country
-        columns["phone_line_type"] = line_type
+    if "phone_country" in columns and model.name == "customers":
+        country = columns["phone_country"]  # found when the phone was parsed
         if "country" in columns:
             # An address without a country takes the phone's.
             columns["country"] = pc.coalesce(columns["country"], country)

@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression
 
 from opencdp.engine.base import Engine, ParquetFiles
@@ -358,7 +359,7 @@ class _Run:
     def _with_order_facts(self, model: Table, rows: pa.Table) -> pa.Table:
         try:
             orders_table = self.catalog.load_table((self.tenant, "orders"))
-        except Exception:  # noqa: BLE001 - no orders table yet: no facts
+        except NoSuchTableError:  # no orders yet: no facts
             return rows
         orders = orders_table.scan(
             selected_fields=("provider", "source_customer_id", "total_amount", "created_at")
