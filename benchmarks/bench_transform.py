@@ -117,6 +117,7 @@ def transform(root: Path, *extra: str) -> list[str]:
         "transform",
         "--tenant",
         TENANT,
+        "--no-identity",  # the transform alone: identity is measured by bench_identity
         *extra,
     ]
 

@@ -217,6 +217,56 @@ class MappingSettings(_Section):
     require: list[str] = Field(default_factory=list)
 
 
+# Traits of a profile and the rules that can choose them (see opencdp.identity.survivorship).
+SurvivorshipRule = Literal["source_priority", "most_recent", "most_frequent", "first_non_null"]
+# Link rules: how two records of one person are linked. Every provider's customer id and
+# cross-reference is an `external_id`; `probabilistic` is the Fellegi-Sunter model.
+LinkRule = Literal["external_id", "phone", "email", "anonymous_id", "probabilistic"]
+_LINK_ORDER: tuple[LinkRule, ...] = (
+    "external_id",
+    "phone",
+    "email",
+    "anonymous_id",
+    "probabilistic",
+)
+
+
+class IdentitySettings(_Section):
+    """Identity resolution: which links are trusted, the guardrails, the model, the traits."""
+
+    # Link rules, strongest first: when a merge would break a limit, links by the weaker
+    # rule give way.
+    priority: list[LinkRule] = Field(default_factory=lambda: list(_LINK_ORDER))
+    # At most this many distinct values of an identifier type in one profile: a link that
+    # would make more is refused and its value reported (one phone per person keeps a
+    # family's shared email from merging its members).
+    limits: dict[str, int] = Field(
+        default_factory=lambda: {"phone": 1, "email": 5, "segment_id": 1}
+    )
+    # An identifier value found on more separate people than this (after stronger links)
+    # is blocked: an office address, a placeholder phone.
+    max_people: int = Field(default=5, ge=1)
+    # Segment userIds are this provider's customer ids (e.g. shopify): a cross-reference.
+    user_id_provider: str | None = None
+    # Probabilistic links at or above match_threshold join profiles; those from
+    # possible_threshold up are kept as possible matches for review.
+    match_threshold: float = Field(default=0.99, gt=0, lt=1)
+    possible_threshold: float = Field(default=0.8, gt=0, lt=1)
+    # Survivorship: the rule per trait (default for traits not named), and the source
+    # order `source_priority` follows (providers not listed come last).
+    trait_rules: dict[str, SurvivorshipRule] = Field(default_factory=dict)
+    default_rule: SurvivorshipRule = "most_recent"
+    source_priority: list[str] = Field(default_factory=lambda: ["crm", "shopify", "stripe"])
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> IdentitySettings:
+        if self.possible_threshold > self.match_threshold:
+            raise ValueError("possible_threshold must not exceed match_threshold")
+        if len(set(self.priority)) != len(self.priority):
+            raise ValueError("priority names each link rule once")
+        return self
+
+
 class TenantSettings(_Section):
     """A tenant: its defaults and its declared sources."""
 
@@ -227,6 +277,7 @@ class TenantSettings(_Section):
     rate_limit_burst: int | None = Field(default=None, ge=1)
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
     mappings: list[MappingSettings] = Field(default_factory=list)
+    identity: IdentitySettings = IdentitySettings()
 
 
 class Settings(BaseSettings):

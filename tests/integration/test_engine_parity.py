@@ -498,3 +498,11 @@ def test_without_pyspark_the_error_names_the_extra(monkeypatch: pytest.MonkeyPat
         monkeypatch.setitem(sys.modules, name, None)  # as if not installed
     with pytest.raises(MissingDependencyError, match="--extra spark"):
         importlib.import_module("opencdp.engine.spark_engine")
+
+
+def test_tables_with_empty_chunks_read_alike(duckdb_engine: Engine, spark_engine: Engine) -> None:
+    # concat_tables keeps empty chunks; PySpark alone would stop reading at the first one.
+    empty, rows = pa.table({"x": pa.array([], pa.int64())}), pa.table({"x": [1, 2, 3]})
+    table = pa.concat_tables([empty, empty, rows, empty, rows])
+    for engine in (duckdb_engine, spark_engine):
+        assert engine.query("SELECT sum(x) AS s FROM t", {"t": table}).to_pylist() == [{"s": 12}]

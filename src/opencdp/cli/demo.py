@@ -106,6 +106,7 @@ def register(app: typer.Typer) -> None:
             console.print("the demo tenant declares no live sources: collection is skipped")
         try:
             transform_step(settings, console)
+            identity_step(settings, console)
             if serve and process is not None:
                 serve_until_interrupted(settings, url, process, console)
         finally:
@@ -125,6 +126,29 @@ def transform_step(settings: Settings, console: Console) -> None:
     console.print(
         f'     {cli_prefix(settings.root)} query --tenant {TENANT} "select provider, '
         'count(*) from customers group by provider"',
+        soft_wrap=True,
+    )
+
+
+def identity_step(settings: Settings, console: Console) -> None:
+    """Step 7: identity resolution into profiles, scored against the generator's truth."""
+    from opencdp.cli.identity import print_resolution, print_score
+    from opencdp.db import Database
+    from opencdp.identity.inspect import score_tenant
+    from opencdp.identity.recorded import resolve_recorded
+
+    console.print("\n7. identity resolution: records -> unified profiles")
+    report = resolve_recorded(settings, Database.from_settings(settings), TENANT)
+    print_resolution(report, console)
+    truth = settings.root / "generated" / TENANT / "ground_truth.csv"
+    console.print("accuracy against the generator's ground truth:")
+    print_score(score_tenant(settings, TENANT, truth), console)
+    prefix = cli_prefix(settings.root)
+    console.print(
+        f"     {prefix} identity stats --tenant {TENANT}\n"
+        f'     {prefix} query --tenant {TENANT} "select profile_id, email, full_name, '
+        'records, order_count, total_revenue from profiles order by records desc limit 5"\n'
+        f"     {prefix} identity explain --tenant {TENANT} --profile <profile_id>",
         soft_wrap=True,
     )
 

@@ -72,6 +72,7 @@ def _register() -> None:
         dlq,
         extract,
         generate,
+        identity,
         ingest,
         init,
         maintain,
@@ -93,6 +94,7 @@ def _register() -> None:
     demo.register(app)
     collect.register(app)
     transform.register(app)
+    identity.register(app)
     maintain.register(app)
 
 

@@ -66,20 +66,27 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(help="duckdb or spark (default: transform.engine in opencdp.yaml)."),
         ] = None,
+        identity: Annotated[
+            bool, typer.Option(help="Resolve identities after a run that changed the tables.")
+        ] = True,
     ) -> None:
         """Transform the tenant's raw zone into its curated Iceberg tables: only new raw
-        files by default, or everything with --historic. The run is recorded."""
+        files by default, or everything with --historic; then resolve identities. The runs
+        are recorded."""
+        from opencdp.cli.identity import print_resolution
         from opencdp.db import Database
+        from opencdp.identity.recorded import resolve_recorded
         from opencdp.transform.recorded import transform_recorded
 
         settings = settings_of(ctx)
         console = Console(stderr=True)
+        db = Database.from_settings(settings)
         report = transform_recorded(
-            settings,
-            Database.from_settings(settings),
-            tenant,
-            historic=historic,
-            engine=engine,
-            progress=console.print,
+            settings, db, tenant, historic=historic, engine=engine, progress=console.print
         )
         print_report(report, console)
+        if identity and report.files:
+            resolution = resolve_recorded(
+                settings, db, tenant, engine=engine, progress=console.print
+            )
+            print_resolution(resolution, console)

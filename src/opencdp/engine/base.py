@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import pyarrow as pa
 
@@ -61,6 +62,10 @@ class Engine(ABC):
     @abstractmethod
     def query(self, sql: str, relations: Mapping[str, Relation]) -> pa.Table:
         """The result of one SELECT in DuckDB's dialect over the named relations."""
+
+    @abstractmethod
+    def linkage_api(self) -> AbstractContextManager[Any]:
+        """Splink's database API on this engine, for record linkage (freed on exit)."""
 
     @abstractmethod
     def close(self) -> None: ...

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -62,6 +64,18 @@ class DuckDBEngine(Engine):
             return con.sql(sql).to_arrow_table()
         except duckdb.Error as e:
             raise QueryError(f"DuckDB failed on a transform query: {e}") from e
+        finally:
+            con.close()
+
+    @contextmanager
+    def linkage_api(self) -> Iterator[Any]:
+        from splink import DuckDBAPI
+
+        # A connection of its own: Splink's working tables go when it closes.
+        con = duckdb.connect(":memory:", config={"threads": self.workers})
+        con.execute("SET TimeZone = 'UTC'")
+        try:
+            yield DuckDBAPI(connection=con)
         finally:
             con.close()
 

@@ -27,9 +27,15 @@ def check_statement(sql: str) -> None:
         _check(con, sql)
 
 
-def execute(sql: str, tables: Mapping[str, pa.Table], *, namespace: str | None = None) -> pa.Table:
+def execute(
+    sql: str,
+    tables: Mapping[str, pa.Table],
+    *,
+    namespace: str | None = None,
+    parameters: Mapping[str, object] | None = None,
+) -> pa.Table:
     """Run `sql` over `tables`, each reachable by name and, given a namespace, as
-    `namespace.name` too."""
+    `namespace.name` too; `parameters` fill its `$name` placeholders."""
     with _connect() as con:
         _check(con, sql)
         try:
@@ -37,7 +43,7 @@ def execute(sql: str, tables: Mapping[str, pa.Table], *, namespace: str | None =
                 con.register(name, data)  # a temporary view over the Arrow table, no copy
             if namespace:
                 _add_schema(con, namespace, tables)
-            return con.sql(sql).to_arrow_table()
+            return con.sql(sql, params=dict(parameters) if parameters else None).to_arrow_table()
         except duckdb.PermissionException as e:
             raise QueryError(f"query refused: {e}", hint=_NO_ACCESS_HINT) from e
         except duckdb.Error as e:

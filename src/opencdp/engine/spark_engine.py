@@ -16,9 +16,11 @@ import os
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import pyarrow as pa
 import sqlglot
@@ -111,6 +113,13 @@ class SparkEngine(Engine):
                 for name in relations:
                     self._spark.catalog.dropTempView(name)
 
+    @contextmanager
+    def linkage_api(self) -> Iterator[Any]:
+        from splink.backends.spark import SparkAPI
+
+        # Persisted (cached) intermediate tables: a checkpoint would need a shared folder.
+        yield SparkAPI(spark_session=self._spark, break_lineage_method="persist")  # type: ignore[no-untyped-call]
+
     def close(self) -> None:
         # Each query drops its views, so the engine holds nothing; the SparkContext stays
         # for the process's next engine and ends with the process.
@@ -118,6 +127,10 @@ class SparkEngine(Engine):
 
     def _frame(self, relation: Relation) -> DataFrame:
         table = relation if isinstance(relation, pa.Table) else relation.schema.empty_table()
+        # PySpark stops reading an Arrow table at its first empty chunk: drop them.
+        table = pa.Table.from_batches(
+            [batch for batch in table.to_batches() if batch.num_rows], schema=table.schema
+        )
         # Arrow timestamps without a zone are TIMESTAMP_NTZ, as on DuckDB, not the
         # session-zone TIMESTAMP Spark would make of them.
         schema = from_arrow_schema(table.schema, prefer_timestamp_ntz=True)
@@ -174,7 +187,17 @@ def _session_conf(master: str) -> dict[str, str]:
         # (TRY_CAST gives NULL), never a silent NULL or a wrapped-around number.
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.ansi.enabled": "true",
+        **_splink_jars(),
     }
+
+
+def _splink_jars() -> dict[str, str]:
+    """Splink's string-similarity functions for Spark SQL (a jar it ships), if installed."""
+    try:
+        from splink.backends.spark import similarity_jar_location
+    except ImportError:
+        return {}
+    return {"spark.jars": similarity_jar_location()}
 
 
 _session_lock = threading.Lock()

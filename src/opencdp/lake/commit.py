@@ -29,6 +29,7 @@ from pyiceberg.expressions import (
 )
 from pyiceberg.expressions.literals import literal
 from pyiceberg.table import Table
+from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.transforms import IdentityTransform, MonthTransform
 
 from opencdp.lake.tables import table_identifier
@@ -68,12 +69,27 @@ def ensure_table(
     return table
 
 
+# Identity resolution only restamps profile ids on rows a transform run wrote: its commits
+# follow that run (undoing the run undoes them too), under run ids with this prefix.
+FOLLOW_UP_PREFIX = "identity-"
+
+
+def run_of(snapshot: Snapshot) -> str | None:
+    return snapshot.summary.additional_properties.get(RUN_PROPERTY) if snapshot.summary else None
+
+
+def is_follow_up(run_id: str | None) -> bool:
+    return run_id is not None and run_id.startswith(FOLLOW_UP_PREFIX)
+
+
 def last_run(table: Table) -> str | None:
-    """The run id of the table's current snapshot, if a transform run made it."""
+    """The id of the transform run that made the table's current snapshot, looking past
+    the follow-up commits of identity resolution."""
     snapshot = table.current_snapshot()
-    if snapshot is None or snapshot.summary is None:
-        return None
-    return snapshot.summary.additional_properties.get(RUN_PROPERTY)
+    while snapshot is not None and is_follow_up(run_of(snapshot)):
+        parent = snapshot.parent_snapshot_id
+        snapshot = table.snapshot_by_id(parent) if parent is not None else None
+    return run_of(snapshot) if snapshot is not None else None
 
 
 def commit(
@@ -86,9 +102,10 @@ def commit(
     """One snapshot: delete the rows `replace` selects (all rows for AlwaysTrue, none for
     None) and add `data`."""
     properties = {RUN_PROPERTY: run_id}
-    data = (
-        data.cast(table.schema().as_arrow()) if data.schema != table.schema().as_arrow() else data
-    )
+    target = table.schema().as_arrow()
+    if data.schema != target:
+        # By name: a column added to an existing table comes last in its schema.
+        data = data.select(target.names).cast(target)
     with table.transaction() as tx, warnings.catch_warnings():
         # Replacing partitions that hold no rows yet is normal here, not worth a warning.
         warnings.filterwarnings("ignore", "Delete operation did not match any records")

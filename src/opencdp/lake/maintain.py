@@ -21,7 +21,7 @@ from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.transforms import MonthTransform
 
 from opencdp.errors import NotFoundError
-from opencdp.lake.commit import RUN_PROPERTY, last_run, partition_filter
+from opencdp.lake.commit import RUN_PROPERTY, is_follow_up, last_run, partition_filter, run_of
 from opencdp.lake.tables import load_table
 
 
@@ -108,13 +108,14 @@ def rollback(catalog: Catalog, tenant: str, tables: Iterable[str]) -> dict[str, 
 
 
 def _before_last_run(table: Table) -> int | None:
-    """The newest ancestor of the current snapshot that another run made; None when the
-    last run created the table. NotFoundError when that ancestor was expired."""
+    """The newest ancestor of the current snapshot that another run made (identity
+    follow-ups of the last run go with it); None when the last run created the table.
+    NotFoundError when that ancestor was expired."""
     run = last_run(table)
     snapshot: Snapshot | None = table.current_snapshot()
     while snapshot is not None:
-        properties = snapshot.summary.additional_properties if snapshot.summary else {}
-        if properties.get(RUN_PROPERTY) != run:
+        made_by = run_of(snapshot)
+        if made_by != run and not is_follow_up(made_by):
             return snapshot.snapshot_id
         parent = snapshot.parent_snapshot_id
         if parent is None and snapshot.sequence_number == 1:

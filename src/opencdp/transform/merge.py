@@ -58,7 +58,7 @@ def partition_values(model: Table, alias: str = "") -> str:
     return ", ".join(
         f"{expression} AS {q(column)}"
         for (column, _), expression in zip(
-            model.partition, _partition_exprs(model, alias), strict=True
+            model.partition, partition_exprs(model, alias), strict=True
         )
     )
 
@@ -99,7 +99,7 @@ def merge_touched(model: Table, old: str, delta: str, touched: str) -> str:
     inside = " AND ".join(
         f"t.{q(column)} IS NOT DISTINCT FROM {expression}"
         for (column, _), expression in zip(
-            model.partition, _partition_exprs(model, "d."), strict=True
+            model.partition, partition_exprs(model, "d."), strict=True
         )
     )
     in_touched = f"EXISTS (SELECT 1 FROM {touched} AS t WHERE {inside})"
@@ -108,7 +108,7 @@ def merge_touched(model: Table, old: str, delta: str, touched: str) -> str:
     return f"{rebuilt} UNION ALL {delta_rows} WHERE NOT {in_touched}"
 
 
-def _partition_exprs(model: Table, alias: str) -> list[str]:
+def partition_exprs(model: Table, alias: str = "") -> list[str]:
     return [
         # Through TIMESTAMP: without its ICU extension (a download) DuckDB cuts time-zoned
         # timestamps in UTC only this way, and Spark runs in UTC.

@@ -198,7 +198,7 @@ EVENTS = Table(
     name="events",
     key=("event_id",),
     mapped=_cols(
-        "event_id:id type:id name:text user_id:id anonymous_id:id email:email "
+        "event_id:id type:id name:text user_id:id anonymous_id:id previous_id:id email:email "
         "timestamp:timestamp received_at:timestamp properties:json traits:json context:json"
     ),
     derived=(pa.field("profile_id", pa.string()),),

@@ -13,6 +13,7 @@ EVENTS = SourceMapping(
         "name": F("event", "name"),
         "user_id": F("userId"),
         "anonymous_id": F("anonymousId"),
+        "previous_id": F("previousId"),  # alias calls: the id the user had before
         "email": F("traits.email", "context.traits.email", "properties.email"),
         "timestamp": F("timestamp", "originalTimestamp", "_meta.received_at"),
         "received_at": F("receivedAt", "_meta.received_at"),

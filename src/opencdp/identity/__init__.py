@@ -1,0 +1,1 @@
+"""Identity resolution: identifiers, links, guardrails, profiles and survivorship."""

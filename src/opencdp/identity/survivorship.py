@@ -1,0 +1,172 @@
+"""Survivorship and computed traits: the `profiles` table.
+
+Each trait is chosen among a profile's customer records by its rule (settings.identity:
+`trait_rules`, `default_rule`), always among the records that have a value, so a gap in
+one record is filled from a linked one; traits that belong together (the address, email
+and its domain, phone and its country) come from one record. `trait_lineage` names the
+record and rule behind every non-null trait.
+
+Computed traits:
+- `total_revenue` and `avg_order_value` (rounded half away from zero to 4 places) count
+  only the orders in the profile's `currency`: its most frequent order currency (ties: the
+  one of the latest order, then alphabetical). Amounts in other currencies are left out,
+  never added up across currencies; `order_count` counts every order, whatever its
+  currency or status. A profile without orders has order_count 0, total_revenue 0, and no
+  average, currency or RFM scores.
+- RFM scores are quintiles (NTILE(5), 5 best) among the tenant's profiles with orders, by
+  last_order_at, order_count and total_revenue (the number, whatever its currency); equal
+  values are split by profile_id, so a score depends on the rest of the tenant.
+- `preferred_channel`: app, web or server (see traits.MOBILE_LIBRARIES for how an event's
+  `context` decides), the one of most of the profile's events, ties alphabetically.
+
+The set-based work is SQL (traits.py) run by the engine; the two map columns are
+assembled here from its answers with vectorized Arrow kernels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from opencdp.engine.base import Engine
+from opencdp.identity import traits
+from opencdp.identity.model import LINEAGE, PROFILES, TRAITS
+from opencdp.settings import IdentitySettings
+from opencdp.transform.model import TIMESTAMP
+
+_IDS = PROFILES.field("external_ids").type
+_LINEAGE_MAP = PROFILES.field("trait_lineage").type
+_ENTRIES = pa.list_(
+    pa.struct([pa.field("key", pa.string(), nullable=False), pa.field("value", pa.string())])
+)
+
+
+def build_profiles(
+    engine: Engine,
+    members: pa.Table,
+    customers: pa.Table,
+    orders: pa.Table,
+    events: pa.Table,
+    settings: IdentitySettings,
+    now: datetime,
+) -> pa.Table:
+    """The profiles table (identity.model.PROFILES) of the profiles in `members` (node,
+    profile_id), sorted by profile_id. `orders` and `events` carry their profile_id;
+    `now` only stands in for created_at and updated_at when nothing has a time."""
+    rules = traits.rules_of(settings)
+    priority = list(dict.fromkeys(settings.source_priority))
+    graph = members.select(["node", "profile_id"])
+    wide = engine.query(
+        traits.profiles_sql(rules, len(priority)),
+        {
+            "members": graph,
+            "customers": customers.select(list(traits.CUSTOMER_COLUMNS)),
+            "orders": orders.select(list(traits.ORDER_COLUMNS)),
+            "events": events.select(list(traits.EVENT_COLUMNS)),
+            "priority": pa.table(
+                {
+                    "provider": pa.array(priority, pa.string()),
+                    "rank": pa.array(range(len(priority)), pa.int64()),
+                }
+            ),
+        },
+    ).sort_by("profile_id")
+    ids = engine.query(
+        traits.external_ids_sql(),
+        {"members": graph, "external_ids": _external_id_entries(customers)},
+    )
+    return _assemble(wide, ids, rules, now)
+
+
+def _assemble(wide: pa.Table, ids: pa.Table, rules: Mapping[str, str], now: datetime) -> pa.Table:
+    profile_ids = _column(wide, "profile_id", pa.string())
+    columns: dict[str, pa.Array] = {}
+    for field in PROFILES:
+        if field.name in wide.column_names:
+            columns[field.name] = _column(wide, field.name, field.type)
+    columns["external_ids"] = _external_ids(profile_ids, ids)
+    columns["trait_lineage"] = _lineage(wide, rules)
+    empty = pa.scalar([], PROFILES.field("sources").type)
+    columns["sources"] = pc.fill_null(columns["sources"], empty)
+    moment = pa.scalar(now, TIMESTAMP)
+    for name in ("created_at", "updated_at"):
+        columns[name] = pc.fill_null(columns[name], moment)
+    return pa.Table.from_arrays([columns[f.name] for f in PROFILES], schema=PROFILES)
+
+
+def _column(table: pa.Table, name: str, kind: pa.DataType) -> pa.Array:
+    """One column as a single array of `kind` (a safe cast: Spark's types differ)."""
+    return table.column(name).combine_chunks().cast(kind)
+
+
+def _external_id_entries(customers: pa.Table) -> pa.Table:
+    """customers' external_ids, one row per entry, with the record's key and times."""
+    # As a list of entries: list kernels do not take map arrays.
+    ids = customers.column("external_ids").combine_chunks().cast(_ENTRIES)
+    parents = pc.list_parent_indices(ids)
+    entries = pc.list_flatten(ids)
+    records = customers.select(list(traits.EXTERNAL_ID_COLUMNS[:5])).take(parents)
+    return records.append_column("id_provider", entries.field("key")).append_column(
+        "id_value", entries.field("value")
+    )
+
+
+def _external_ids(profile_ids: pa.Array, ids: pa.Table) -> pa.Array:
+    rows = pc.index_in(ids.column("profile_id"), value_set=profile_ids)
+    keys = _column(ids, "id_provider", pa.string())
+    values = _column(ids, "id_value", pa.string())
+    return _maps(len(profile_ids), rows, keys, keys, values, _IDS)
+
+
+def _lineage(wide: pa.Table, rules: Mapping[str, str]) -> pa.Array:
+    """trait -> {provider, source_id, rule} for each non-null trait, in TRAITS order."""
+    ordinal = {name: i for i, (name, _) in enumerate(TRAITS)}
+    rows, order, keys, providers, source_ids, rule_names = [], [], [], [], [], []
+    for group in traits.GROUPS:
+        provider, source_id = traits.lineage_columns(group)
+        for trait in group.traits:
+            present = pc.indices_nonzero(pc.is_valid(wide.column(trait))).cast(pa.int64())
+            n = len(present)
+            rows.append(present)
+            order.append(pa.repeat(pa.scalar(ordinal[trait], pa.int64()), n))
+            keys.append(pa.repeat(pa.scalar(trait, pa.string()), n))
+            rule_names.append(pa.repeat(pa.scalar(rules[group.name], pa.string()), n))
+            providers.append(_column(wide, provider, pa.string()).take(present))
+            source_ids.append(_column(wide, source_id, pa.string()).take(present))
+    items = pa.StructArray.from_arrays(
+        [pa.concat_arrays(providers), pa.concat_arrays(source_ids), pa.concat_arrays(rule_names)],
+        fields=list(LINEAGE),
+    )
+    return _maps(
+        wide.num_rows,
+        pa.concat_arrays(rows),
+        pa.concat_arrays(order),
+        pa.concat_arrays(keys),
+        items,
+        _LINEAGE_MAP,
+    )
+
+
+def _maps(
+    n: int,
+    rows: pa.Array,
+    order: pa.Array,
+    keys: pa.Array,
+    items: pa.Array,
+    kind: pa.DataType,
+) -> pa.Array:
+    """n maps (an empty one for a row without entries) from entries (row, key, item),
+    placed in each map by `order`."""
+    entries = pa.table({"row": rows.cast(pa.int64()), "order": order})
+    sort = pc.sort_indices(entries, [("row", "ascending"), ("order", "ascending")])
+    counts = entries.group_by("row").aggregate([("row", "count")])
+    every_row = pa.table({"row": pa.array(range(n), pa.int64())})
+    lengths = every_row.join(counts, "row", join_type="left outer").sort_by("row")
+    sizes = pc.fill_null(lengths.column("row_count"), 0).combine_chunks()
+    offsets = pa.concat_arrays(
+        [pa.array([0], pa.int64()), pc.cumulative_sum(sizes).cast(pa.int64())]
+    ).cast(pa.int32())
+    return pa.MapArray.from_arrays(offsets, keys.take(sort), items.take(sort), type=kind)
