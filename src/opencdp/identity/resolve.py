@@ -120,11 +120,12 @@ class Resolver:
             ids, nodes = self._identifiers(tables["customers"], tables["events"])
         state, pairs = self._link(tables["customers"], ids, nodes, guard, retrain)
         with self.timed("profiles"):
+            accepted = self._links(state, pairs)
             assignment = assign_ids(
-                self.engine, state.groups, previous, retired, self._links(state, pairs), guard.apart
+                self.engine, state.groups, previous, retired, accepted, guard.apart
             )
             members = assignment.members
-            identities = self._identities(ids, members, state)
+            identities = self._identities(ids, members, state, accepted)
             stamped = {
                 name: attribute.stamp(self.engine, TABLES_BY_NAME[name], rows, members, identities)
                 for name, rows in tables.items()
@@ -284,8 +285,9 @@ class Resolver:
         )
         return pa.concat_tables([joined.cast(IDENTITY_LINKS), review.cast(IDENTITY_LINKS)])
 
-    def _identities(self, ids: pa.Table, members: pa.Table, state: links.Linking) -> pa.Table:
-        accepted = pa.concat_tables(state.links) if state.links else links.LINKS.empty_table()
+    def _identities(
+        self, ids: pa.Table, members: pa.Table, state: links.Linking, accepted: pa.Table
+    ) -> pa.Table:
         refused = pa.concat_tables(state.blocked) if state.blocked else links.BLOCKED.empty_table()
         manual = RuleBook(self.store, self.tenant).load().blocked_table()
         return self.engine.query(
@@ -376,17 +378,34 @@ FROM (SELECT left_node AS node, left_node, right_node, probability FROM pairs
 """
 
 # One row per identifier value: its profile (when all its nodes are in one), the rule that
-# linked through it (else "record": it came with a record and joined nothing), whether it
-# is blocked and why.
+# linked through it (else "record": it came with a record and joined nothing), how sure the
+# link to the profile is, whether it is blocked and why. A node that only the model joined
+# to its profile is as sure as its likeliest model link; any other node, certain.
 _IDENTITIES = """
-WITH carried AS (
-    SELECT i.id_type, i.id_value, m.profile_id, i.first_seen, i.last_seen
+WITH model_only AS (
+    SELECT node, max(probability) AS confidence FROM (
+        SELECT left_node AS node, probability FROM accepted WHERE rule = 'probabilistic'
+        UNION ALL
+        SELECT right_node AS node, probability FROM accepted WHERE rule = 'probabilistic'
+    ) AS ends
+    WHERE node NOT IN (
+        SELECT left_node FROM accepted WHERE rule <> 'probabilistic'
+        UNION ALL
+        SELECT right_node FROM accepted WHERE rule <> 'probabilistic'
+    )
+    GROUP BY node
+),
+carried AS (
+    SELECT i.id_type, i.id_value, m.profile_id, i.first_seen, i.last_seen,
+           coalesce(c.confidence, 1.0) AS confidence
     FROM ids AS i JOIN members AS m ON m.node = i.node
+    LEFT JOIN model_only AS c ON c.node = i.node
 ),
 agg AS (
     SELECT id_type, id_value, count(DISTINCT profile_id) AS profiles,
            min(profile_id) AS profile_id, count(*) AS records,
-           min(first_seen) AS first_seen, max(last_seen) AS last_seen
+           min(first_seen) AS first_seen, max(last_seen) AS last_seen,
+           max(confidence) AS confidence
     FROM carried GROUP BY id_type, id_value
 ),
 linked AS (
@@ -403,7 +422,7 @@ why AS (
 SELECT a.id_type, a.id_value,
        CASE WHEN a.profiles = 1 THEN a.profile_id END AS profile_id,
        coalesce(l.rule, 'record') AS rule,
-       CAST(1.0 AS DOUBLE) AS confidence,
+       CAST(a.confidence AS DOUBLE) AS confidence,
        CAST(a.records AS BIGINT) AS records, a.first_seen, a.last_seen,
        w.reason IS NOT NULL AS blocked, w.reason AS blocked_reason
 FROM agg AS a

@@ -49,6 +49,10 @@ def test_every_rule_links_records(resolved: tuple[Settings, ResolveReport]) -> N
         if r["rule"] == "probabilistic" and r["status"] == "linked"
     ]  # fmt: skip
     assert all(r["probability"] >= 0.99 for r in model_links)
+    # Identifiers of records only the model joined are as sure as its link.
+    confidence = read(settings, TENANT, "identities").column("confidence").to_pylist()
+    assert min(confidence) >= 0.99
+    assert any(c < 1.0 for c in confidence)
     evidence = json.loads(model_links[0]["evidence"])
     assert set(evidence) >= {"first_name", "last_name", "email", "phone"}
 
