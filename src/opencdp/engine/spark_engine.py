@@ -127,10 +127,12 @@ class SparkEngine(Engine):
 
     def _frame(self, relation: Relation) -> DataFrame:
         table = relation if isinstance(relation, pa.Table) else relation.schema.empty_table()
-        # PySpark stops reading an Arrow table at its first empty chunk: drop them.
-        table = pa.Table.from_batches(
-            [batch for batch in table.to_batches() if batch.num_rows], schema=table.schema
-        )
+        # PySpark stops reading an Arrow table at its first empty chunk: drop them (an
+        # empty table keeps its one empty chunk, which PySpark needs for the types).
+        if table.num_rows:
+            table = pa.Table.from_batches(
+                [batch for batch in table.to_batches() if batch.num_rows], schema=table.schema
+            )
         # Arrow timestamps without a zone are TIMESTAMP_NTZ, as on DuckDB, not the
         # session-zone TIMESTAMP Spark would make of them.
         schema = from_arrow_schema(table.schema, prefer_timestamp_ntz=True)
