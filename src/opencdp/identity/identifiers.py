@@ -20,10 +20,6 @@ from opencdp.settings import IdentitySettings
 RULE_OF_TYPE = {"email": "email", "phone": "phone", "anonymous_id": "anonymous_id"}
 
 
-def rule_of(id_type: str) -> str:
-    return RULE_OF_TYPE.get(id_type, "external_id")
-
-
 def node_sql(prefix: str, provider: str, key: str) -> str:
     return f"'{prefix}:' || {provider} || ':' || {key}"
 

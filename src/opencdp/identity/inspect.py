@@ -19,7 +19,7 @@ from opencdp.identity.model import (
     PROFILES,
 )
 from opencdp.lake import open_catalog
-from opencdp.lake.tables import load_table
+from opencdp.lake.tables import read_table
 from opencdp.settings import Settings
 from opencdp.transform.model import CUSTOMERS, EVENTS
 
@@ -39,19 +39,11 @@ def _tables(
     settings: Settings, tenant: str, names: dict[str, tuple[str, ...] | None]
 ) -> dict[str, pa.Table]:
     """The named tables (with only the given columns), empty for one not yet written."""
-    out: dict[str, pa.Table] = {}
     with open_catalog(settings) as catalog:
-        for name, columns in names.items():
-            schema = _SCHEMAS[name]
-            try:
-                table = load_table(catalog, tenant, name)
-            except NotFoundError:
-                empty = schema.empty_table()
-                out[name] = empty.select(list(columns)) if columns else empty
-                continue
-            scan = table.scan(selected_fields=columns) if columns else table.scan()
-            out[name] = scan.to_arrow()
-    return out
+        return {
+            name: read_table(catalog, tenant, name, _SCHEMAS[name], columns)
+            for name, columns in names.items()
+        }
 
 
 def _rows(sql: str, tables: dict[str, pa.Table]) -> list[dict[str, Any]]:

@@ -23,14 +23,13 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.expressions import AlwaysTrue
 
 from opencdp.engine.base import Engine
 from opencdp.errors import NotFoundError
 from opencdp.identity import attribute, links
 from opencdp.identity.identifiers import extract_identifiers, node_sql
-from opencdp.identity.matching import match_records
+from opencdp.identity.matching import PAIRS, match_records
 from opencdp.identity.model import (
     IDENTITIES,
     IDENTITY_LINKS,
@@ -44,6 +43,7 @@ from opencdp.identity.stable import assign_ids
 from opencdp.identity.survivorship import build_profiles
 from opencdp.lake import ensure_namespace, open_catalog
 from opencdp.lake.commit import FOLLOW_UP_PREFIX, commit, ensure_table
+from opencdp.lake.tables import read_table
 from opencdp.settings import IdentitySettings, Settings
 from opencdp.storage import layout
 from opencdp.storage.objectstore import ObjectStore, store_for
@@ -104,8 +104,8 @@ class Resolver:
                 "orders": self._scan("orders", ORDERS.schema),
                 "events": self._scan("events", EVENTS.schema),
             }
-            previous = self._scan("profile_members", PROFILE_MEMBERS).select(["node", "profile_id"])
-            history = self._scan("profile_merges", PROFILE_MERGES)
+            previous = self._scan("profile_members", PROFILE_MEMBERS, ("node", "profile_id"))
+            history = self._scan("profile_merges", PROFILE_MERGES, ("kind", "other_profile_id"))
             retired = pc.filter(
                 history.column("other_profile_id"), pc.equal(history.column("kind"), "merge")
             ).combine_chunks()
@@ -125,7 +125,7 @@ class Resolver:
                 self.engine, state.groups, previous, retired, accepted, guard.apart
             )
             members = assignment.members
-            identities = self._identities(ids, members, state, accepted)
+            identities = self._identities(ids, members, state, accepted, guard.blocked_values)
             stamped = {
                 name: attribute.stamp(self.engine, TABLES_BY_NAME[name], rows, members, identities)
                 for name, rows in tables.items()
@@ -140,7 +140,7 @@ class Resolver:
                 self.settings,
                 self.now,
             )
-            link_rows = self._link_rows(state, pairs, members)
+            link_rows = self._link_rows(accepted, pairs, members)
         self._count(profiles, identities, link_rows, assignment.changes)
         with self.timed("write"):
             for name, rows in stamped.items():
@@ -254,15 +254,12 @@ class Resolver:
              AND p.left_node = least(l.left_node, l.right_node)
              AND p.right_node = greatest(l.left_node, l.right_node)
             """,
-            {"accepted": accepted, "pairs": pairs if pairs is not None else _NO_PAIRS},
+            {"accepted": accepted, "pairs": pairs if pairs is not None else PAIRS.empty_table()},
         )
 
-    def _link_rows(
-        self, state: links.Linking, pairs: pa.Table | None, members: pa.Table
-    ) -> pa.Table:
+    def _link_rows(self, linked: pa.Table, pairs: pa.Table | None, members: pa.Table) -> pa.Table:
         """IDENTITY_LINKS: the links that joined profiles, and the model's possible
         matches (and refused matches) between different profiles, for review."""
-        linked = self._links(state, pairs)
         review = self.engine.query(
             f"""
             SELECT ml.profile_id, p.left_node, p.right_node,
@@ -275,7 +272,7 @@ class Resolver:
             JOIN members AS mr ON mr.node = p.right_node
             WHERE ml.profile_id <> mr.profile_id
             """,
-            {"pairs": pairs if pairs is not None else _NO_PAIRS, "members": members},
+            {"pairs": pairs if pairs is not None else PAIRS.empty_table(), "members": members},
         )
         joined = self.engine.query(
             "SELECT m.profile_id, l.left_node, l.right_node, 'linked' AS status, l.rule, "
@@ -286,10 +283,14 @@ class Resolver:
         return pa.concat_tables([joined.cast(IDENTITY_LINKS), review.cast(IDENTITY_LINKS)])
 
     def _identities(
-        self, ids: pa.Table, members: pa.Table, state: links.Linking, accepted: pa.Table
+        self,
+        ids: pa.Table,
+        members: pa.Table,
+        state: links.Linking,
+        accepted: pa.Table,
+        manual: pa.Table,
     ) -> pa.Table:
         refused = pa.concat_tables(state.blocked) if state.blocked else links.BLOCKED.empty_table()
-        manual = RuleBook(self.store, self.tenant).load().blocked_table()
         return self.engine.query(
             _IDENTITIES,
             {
@@ -315,20 +316,10 @@ class Resolver:
 
     # --- lake -------------------------------------------------------------------------
 
-    def _scan(self, name: str, schema: pa.Schema) -> pa.Table:
-        try:
-            table = self.catalog.load_table((self.tenant, name))
-        except NoSuchTableError:
-            return schema.empty_table()
-        data = table.scan().to_arrow()
-        if data.schema == schema:
-            return data
-        # A table written before a column joined the model has none of it: nulls.
-        columns = [
-            data.column(f.name) if f.name in data.column_names else pa.nulls(data.num_rows, f.type)
-            for f in schema
-        ]
-        return pa.Table.from_arrays(columns, names=schema.names).cast(schema)
+    def _scan(
+        self, name: str, schema: pa.Schema, columns: tuple[str, ...] | None = None
+    ) -> pa.Table:
+        return read_table(self.catalog, self.tenant, name, schema, columns)
 
     def _table(self, name: str, schema: pa.Schema, partition: Any = ()) -> Any:
         return ensure_table(self.catalog, self.tenant, name, schema, partition, {})
@@ -358,15 +349,6 @@ class Resolver:
             replace=None,
         )
 
-
-_NO_PAIRS = pa.schema(
-    [
-        pa.field("left_node", pa.string()),
-        pa.field("right_node", pa.string()),
-        pa.field("probability", pa.float64()),
-        pa.field("evidence", pa.string()),
-    ]
-).empty_table()
 
 # A model link is a "value" carried by its two records.
 _PAIR_CANDIDATES = """

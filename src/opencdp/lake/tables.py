@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 from pyiceberg.table import Table
@@ -46,3 +47,26 @@ def load_table(catalog: Catalog, tenant: str, name: str) -> Table:
 
 def _build_hint(tenant: str) -> str:
     return f"run `opencdp transform --tenant {tenant}` first to build its curated tables"
+
+
+def read_table(
+    catalog: Catalog,
+    tenant: str,
+    name: str,
+    schema: pa.Schema,
+    columns: tuple[str, ...] | None = None,
+) -> pa.Table:
+    """The tenant's table `name` as Arrow in `schema` (or its `columns`): empty when the
+    table was never built, nulls for a column added to the model after it was written."""
+    wanted = pa.schema([schema.field(c) for c in columns]) if columns else schema
+    try:
+        table = catalog.load_table(table_identifier(tenant, name))
+    except NoSuchTableError:
+        return wanted.empty_table()
+    present = set(table.schema().column_names)
+    data = table.scan(selected_fields=tuple(c for c in wanted.names if c in present)).to_arrow()
+    arrays = [
+        data.column(f.name) if f.name in present else pa.nulls(data.num_rows, f.type)
+        for f in wanted
+    ]
+    return pa.Table.from_arrays(arrays, names=wanted.names).cast(wanted)
