@@ -36,8 +36,8 @@ class LiveReport:
     files: int
 
 
-def start_service(settings: Settings, port: int) -> subprocess.Popen[bytes]:
-    """`opencdp collect serve` without its batcher: the demo drains the queue itself."""
+def start_opencdp(settings: Settings, command: list[str], port: int) -> subprocess.Popen[bytes]:
+    """`opencdp COMMAND...` on this data root, running once it answers /healthz on `port`."""
     process = subprocess.Popen(  # noqa: S603 - our own command
         [
             sys.executable,
@@ -47,17 +47,20 @@ def start_service(settings: Settings, port: int) -> subprocess.Popen[bytes]:
             str(settings.root),
             "--log-level",
             "warning",
-            "collect",
-            "serve",
+            *command,
             "--port",
             str(port),
-            "--no-batcher",
         ],
     )
     if wait_healthy(port):
         return process
     process.kill()
-    raise TransientError(f"the collection service did not start on port {port}")
+    raise TransientError(f"`opencdp {' '.join(command)}` did not start on port {port}")
+
+
+def start_service(settings: Settings, port: int) -> subprocess.Popen[bytes]:
+    """`opencdp collect serve` without its batcher: the demo drains the queue itself."""
+    return start_opencdp(settings, ["collect", "serve", "--no-batcher"], port)
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> int:

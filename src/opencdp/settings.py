@@ -172,6 +172,21 @@ class CollectSettings(_Section):
     batch_max_seconds: float = Field(default=300, gt=0)
 
 
+class ServeSettings(_Section):
+    """The serving API (`opencdp serve`) and what feeds it (`opencdp load`)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=2, ge=1)
+    # How long a verified API key is trusted before it is checked again (revocation and
+    # expiry take effect within this time); 0 checks every request.
+    key_cache_seconds: float = Field(default=5, ge=0)
+    # Connections per tenant and worker in the API's pools.
+    pool_size: int = Field(default=8, ge=1)
+    # Profile accesses are buffered and written to the audit log at least this often.
+    audit_flush_seconds: float = Field(default=1, gt=0)
+
+
 class AlertSettings(_Section):
     """Where alerts go besides the log: a Slack-compatible incoming-webhook URL."""
 
@@ -297,6 +312,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = AlertSettings()
     collect: CollectSettings = CollectSettings()
     transform: TransformSettings = TransformSettings()
+    serve: ServeSettings = ServeSettings()
     tenants: dict[str, TenantSettings] = Field(default_factory=dict)
 
     @field_validator("tenants")

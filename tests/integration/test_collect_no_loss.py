@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.support.collect import free_port, start_collect, stop_collect
+from tests.support.collect import free_port, start_collect, stop_service
 
 from opencdp.storage.ndjson import read_lines
 
@@ -103,4 +103,4 @@ def test_sigkill_mid_load_loses_no_acknowledged_event(tmp_path: Path) -> None:
         twice = [i for i, n in landed.items() if n > 1]
         assert not twice, f"{len(twice)} events landed more than once, e.g. {twice[:5]}"
     finally:
-        stop_collect(process)
+        stop_service(process)

@@ -26,7 +26,7 @@ import standardwebhooks
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from stripe import WebhookSignature
-from tests.support.collect import free_port, start_collect, stop_collect
+from tests.support.collect import free_port, start_collect, stop_service
 
 from opencdp.storage.ndjson import read_lines
 
@@ -89,7 +89,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     port = free_port()
     process = start_collect(root, port, env={"SHOP_SECRET": SHOP_SECRET})
     yield Server(f"http://127.0.0.1:{port}", root, process)
-    stop_collect(process, signal.SIGINT)
+    stop_service(process, signal.SIGINT)
 
 
 def post(

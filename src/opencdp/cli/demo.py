@@ -104,14 +104,17 @@ def register(app: typer.Typer) -> None:
         url, process = collect_live(settings, report.exports, console) if live else ("", None)
         if not live:
             console.print("the demo tenant declares no live sources: collection is skipped")
+        api: subprocess.Popen[bytes] | None = None
         try:
             transform_step(settings, console)
             identity_step(settings, console)
+            api = serving_step(settings, console)
             if serve and process is not None:
                 serve_until_interrupted(settings, url, process, console)
         finally:
-            if process is not None:
-                stop_service(process)
+            for running in (process, api):
+                if running is not None:
+                    stop_service(running)
 
 
 def transform_step(settings: Settings, console: Console) -> None:
@@ -153,6 +156,37 @@ def identity_step(settings: Settings, console: Console) -> None:
     )
 
 
+def serving_step(settings: Settings, console: Console) -> subprocess.Popen[bytes]:
+    """Step 8: the curated tables into PostgreSQL and the search index, then the REST API
+    with a fresh key; returns the running API."""
+    from opencdp.cli.load import print_load
+    from opencdp.demo_serve import lookup, serve_demo
+
+    console.print("\n8. serving: curated tables -> PostgreSQL and the search index, REST API")
+    demo, api = serve_demo(settings)
+    print_load(demo.refresh.load, console)
+    console.print(f"search index: {demo.refresh.search}")
+    by_phone = lookup(demo, phone=demo.phone)
+    console.print(
+        f"the API at {demo.url} (OpenAPI: {demo.url}/docs) found profile {demo.profile_id} "
+        f"by its email, and {_same(by_phone, demo.profile_id)} by its phone."
+        f"\nAPI key of the demo tenant (shown once; `opencdp keys create` makes more):\n"
+        f"  {demo.token}\nTry:\n"
+        f"  curl -s -H 'Authorization: Bearer {demo.token}' "
+        f"'{demo.url}/v1/profiles/lookup?email={demo.email}'\n"
+        f"  curl -s -H 'Authorization: Bearer {demo.token}' "
+        f"'{demo.url}/v1/profiles/search?q={demo.email[:5]}'\n"
+        f"  curl -s -H 'Authorization: Bearer {demo.token}' "
+        f"'{demo.url}/v1/profiles/{demo.profile_id}/events?limit=5'",
+        soft_wrap=True,
+    )
+    return api
+
+
+def _same(found: dict[str, object], profile_id: str) -> str:
+    return "the same one" if found.get("profile_id") == profile_id else "ANOTHER one"
+
+
 def collect_live(
     settings: Settings, exports: Path, console: Console
 ) -> tuple[str, subprocess.Popen[bytes]]:
@@ -183,7 +217,7 @@ def serve_until_interrupted(
     try:
         start_batcher(settings, stop)
         console.print(
-            f"\nserving until Ctrl-C. Try:\n"
+            f"\nserving until Ctrl-C: the profile API (above) and the collection API. Try:\n"
             f"  curl -s -u {WRITE_KEY}: -H 'Content-Type: application/json' "
             f'-d \'{{"userId":"u1","event":"Demo Clicked"}}\' {url}/v1/track\n'
             f"  curl -s {url}/metrics | grep opencdp_collect_requests",

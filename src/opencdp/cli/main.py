@@ -75,10 +75,13 @@ def _register() -> None:
         identity,
         ingest,
         init,
+        keys,
+        load,
         maintain,
         query,
         scheduler,
         schemas,
+        serve,
         transform,
     )
 
@@ -96,6 +99,9 @@ def _register() -> None:
     transform.register(app)
     identity.register(app)
     maintain.register(app)
+    load.register(app)
+    keys.register(app)
+    serve.register(app)
 
 
 def main() -> None:

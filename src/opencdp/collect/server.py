@@ -63,33 +63,39 @@ def start_batcher(settings: Settings, stop: threading.Event) -> threading.Thread
     return thread
 
 
-def serve(settings: Settings, *, host: str, port: int, workers: int, batcher: bool) -> None:
-    """Serve until interrupted; with `batcher`, also drain the queue into the raw zone."""
+def run_granian(factory: str, settings: Settings, host: str, port: int, workers: int) -> None:
+    """Serve the app `factory` ("module:function") builds in each of `workers` processes,
+    until interrupted. The workers read the settings from the OPENCDP_* environment."""
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces, Loops, RuntimeModes, TaskImpl
     from granian.log import LogLevels
 
-    build_routes(settings)  # refuse a bad configuration before any worker starts
     os.environ["OPENCDP_ROOT"] = str(settings.root.resolve())
     os.environ["OPENCDP_LOG_LEVEL"] = settings.log_level
+    Granian(
+        factory,
+        address=host,
+        port=port,
+        workers=workers,
+        interface=Interfaces(GRANIAN_SETTINGS["interface"]),
+        http=HTTPModes(GRANIAN_SETTINGS["http"]),
+        runtime_mode=RuntimeModes(GRANIAN_SETTINGS["runtime_mode"]),
+        runtime_threads=int(GRANIAN_SETTINGS["runtime_threads"]),
+        loop=Loops(GRANIAN_SETTINGS["loop"]),
+        task_impl=TaskImpl(GRANIAN_SETTINGS["task_impl"]),
+        factory=True,
+        log_level=LogLevels(settings.log_level),
+    ).serve()
+
+
+def serve(settings: Settings, *, host: str, port: int, workers: int, batcher: bool) -> None:
+    """Serve until interrupted; with `batcher`, also drain the queue into the raw zone."""
+    build_routes(settings)  # refuse a bad configuration before any worker starts
     stop = threading.Event()
     thread = start_batcher(settings, stop) if batcher else None
     log.info("collect_serving", host=host, port=port, workers=workers, batcher=batcher)
     try:
-        Granian(
-            "opencdp.collect.server:app_from_env",
-            address=host,
-            port=port,
-            workers=workers,
-            interface=Interfaces(GRANIAN_SETTINGS["interface"]),
-            http=HTTPModes(GRANIAN_SETTINGS["http"]),
-            runtime_mode=RuntimeModes(GRANIAN_SETTINGS["runtime_mode"]),
-            runtime_threads=int(GRANIAN_SETTINGS["runtime_threads"]),
-            loop=Loops(GRANIAN_SETTINGS["loop"]),
-            task_impl=TaskImpl(GRANIAN_SETTINGS["task_impl"]),
-            factory=True,
-            log_level=LogLevels(settings.log_level),
-        ).serve()
+        run_granian("opencdp.collect.server:app_from_env", settings, host, port, workers)
     finally:
         stop.set()
         if thread is not None:

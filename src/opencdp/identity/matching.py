@@ -21,6 +21,7 @@ import pyarrow as pa
 from opencdp.engine.base import Engine
 from opencdp.identity.identifiers import node_sql
 from opencdp.identity.model import RECORD_PREFIX
+from opencdp.storage import layout
 
 # Splink's name for the record id column, and what links are read back as.
 _UNIQUE_ID = "unique_id"
@@ -35,6 +36,9 @@ PAIRS = pa.schema(
 COMPARED = ("first_name", "last_name", "birth_date", "email", "phone", "postcode", "city",
             "address_line1")  # fmt: skip
 # Records with fewer than this many of the compared traits carry too little to match on.
+_INPUT_TYPES = {
+    name: pa.field(name, pa.date32() if name == "birth_date" else pa.string()) for name in COMPARED
+}
 _MIN_TRAITS = 2
 _RANDOM_PAIRS = 2_000_000
 # Fewer records than this say too little about how often traits agree by chance.
@@ -47,6 +51,11 @@ SELECT {node_sql(RECORD_PREFIX, "provider", "source_id")} AS {_UNIQUE_ID},
 FROM customers
 WHERE ({" + ".join(f"CAST({c} IS NOT NULL AS INTEGER)" for c in COMPARED)}) >= {_MIN_TRAITS}
 """
+
+
+def model_key(tenant: str) -> str:
+    """Where the tenant's trained model is kept in the object store."""
+    return layout.state_key("identity", tenant, "model.json")
 
 
 @dataclass(frozen=True)
@@ -179,6 +188,46 @@ def match_records(
         scored: pa.Table = predictions.as_pyarrow_table()  # type: ignore[no-untyped-call]
         result = linker.misc.save_model_to_json()
     return MatchResult(_pairs(engine, scored), result, records.num_rows, trained=parameters is None)
+
+
+def score_candidates(
+    engine: Engine, model: dict[str, Any], record: dict[str, Any], candidates: list[dict[str, Any]]
+) -> list[tuple[float, dict[str, float]]]:
+    """The match probability of `record` with each of `candidates` (dicts of the COMPARED
+    traits, with a `unique_id` each) and the evidence (each comparison's match weight), by
+    a trained model. Outside a resolution run there are no term frequency tables, so the
+    names weigh as their average value, not as common or rare; [] when the model no longer
+    fits the comparisons."""
+    from splink import Linker
+
+    parameters = _with_parameters("duckdb", model)
+    if parameters is None or not candidates:
+        return []
+    for comparison in parameters["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            level.pop("tf_adjustment_column", None)
+            level.pop("tf_adjustment_weight", None)
+    left = [{_UNIQUE_ID: "query", **{c: record.get(c) for c in COMPARED}}]
+    right = [
+        {_UNIQUE_ID: str(c[_UNIQUE_ID]), **{k: c.get(k) for k in COMPARED}} for c in candidates
+    ]
+    schema = pa.schema([pa.field(_UNIQUE_ID, pa.string())] + [_INPUT_TYPES[c] for c in COMPARED])
+    with _quiet_splink(), engine.linkage_api() as api:
+        table = pa.Table.from_pylist(left + right, schema=schema)
+        linker = Linker(api.register(table), parameters, log_level=logging.ERROR)
+        scored: pa.Table = linker.inference.score_pairs(
+            pa.Table.from_pylist(left, schema=schema).to_pylist(),
+            pa.Table.from_pylist(right, schema=schema).to_pylist(),
+        ).as_pyarrow_table()  # type: ignore[no-untyped-call]
+    weights = [c for c in scored.column_names if c.startswith("mw_")]
+    by_id = {
+        row[f"{_UNIQUE_ID}_r"]: (
+            float(row["match_probability"]),
+            {w.removeprefix("mw_"): round(float(row[w] or 0.0), 2) for w in weights},
+        )
+        for row in scored.to_pylist()
+    }
+    return [by_id[str(c[_UNIQUE_ID])] for c in candidates]
 
 
 def _with_parameters(dialect: str, model: dict[str, Any]) -> dict[str, Any] | None:

@@ -29,7 +29,7 @@ from opencdp.engine.base import Engine
 from opencdp.errors import NotFoundError
 from opencdp.identity import attribute, links
 from opencdp.identity.identifiers import extract_identifiers, node_sql
-from opencdp.identity.matching import PAIRS, match_records
+from opencdp.identity.matching import PAIRS, match_records, model_key
 from opencdp.identity.model import (
     IDENTITIES,
     IDENTITY_LINKS,
@@ -45,7 +45,6 @@ from opencdp.lake import ensure_namespace, open_catalog
 from opencdp.lake.commit import FOLLOW_UP_PREFIX, commit, ensure_table
 from opencdp.lake.tables import read_table
 from opencdp.settings import IdentitySettings, Settings
-from opencdp.storage import layout
 from opencdp.storage.objectstore import ObjectStore, store_for
 from opencdp.transform.model import CUSTOMERS, EVENTS, ORDERS
 from opencdp.transform.model import TABLES as TABLES_BY_NAME
@@ -87,7 +86,7 @@ class Resolver:
     ) -> None:
         self.catalog, self.store, self.engine = catalog, store, engine
         self.tenant, self.settings, self.say = tenant, settings, say
-        self.model_key = layout.state_key("identity", tenant, "model.json")
+        self.model_key = model_key(tenant)
         self.now = datetime.now(UTC)
         self.report = ResolveReport(run_id=f"{FOLLOW_UP_PREFIX}{self.now:%Y%m%dT%H%M%S%f}")
 

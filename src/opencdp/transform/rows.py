@@ -193,6 +193,14 @@ def _normalize(
     return result
 
 
+def normalize_values(kind: Kind, values: Sequence[str | None], default_country: str) -> pa.Array:
+    """`values` of one column kind cleaned and normalized exactly as the row stage does it
+    (placeholders and invalid values become null), for identifiers given outside the
+    pipeline: an API lookup must find what the pipeline stored."""
+    context = _Context(spec=Field(), done={}, default_country=default_country)
+    return _normalize(kind, kind, values, context, Flags())
+
+
 def _times(kind: str, text: pa.Array, date_format: str | None) -> tuple[pa.Array, pa.Array]:
     if date_format is None:
         if kind == "date":

@@ -1,0 +1,1 @@
+"""Serving: curated tables loaded into PostgreSQL, the profile search index, and the REST API."""
