@@ -138,11 +138,7 @@ class SourceSettings(_Section):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, schedule: str | None) -> str | None:
-        from croniter import croniter
-
-        if schedule is not None and not croniter.is_valid(schedule):
-            raise ValueError(f"{schedule!r} is not a cron expression (e.g. '0 * * * *')")
-        return schedule
+        return _check_cron(schedule)
 
     @field_validator("provider")
     @classmethod
@@ -282,6 +278,14 @@ class IdentitySettings(_Section):
         return self
 
 
+def _check_cron(schedule: str | None) -> str | None:
+    from croniter import croniter
+
+    if schedule is not None and not croniter.is_valid(schedule):
+        raise ValueError(f"{schedule!r} is not a cron expression (e.g. '0 * * * *')")
+    return schedule
+
+
 class TenantSettings(_Section):
     """A tenant: its defaults and its declared sources."""
 
@@ -293,6 +297,14 @@ class TenantSettings(_Section):
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
     mappings: list[MappingSettings] = Field(default_factory=list)
     identity: IdentitySettings = IdentitySettings()
+    # When `opencdp scheduler` runs the batch pipeline (transform, identity resolution, the
+    # load into the serving database and the search index): a cron expression, or never.
+    pipeline_schedule: str | None = None
+
+    @field_validator("pipeline_schedule")
+    @classmethod
+    def _cron(cls, schedule: str | None) -> str | None:
+        return _check_cron(schedule)
 
 
 class Settings(BaseSettings):

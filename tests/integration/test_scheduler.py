@@ -8,11 +8,14 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.support.raw import land_generated
 
 from opencdp.db import Database
 from opencdp.db.runs import RunLog
 from opencdp.ingest.extract import ExtractResult
-from opencdp.ingest.scheduler import Scheduler, run_recorded
+from opencdp.ingest.scheduler import PIPELINE, Scheduler, run_recorded
+from opencdp.pipeline import PipelineReport
+from opencdp.serve.search import open_search
 from opencdp.settings import Settings, load_settings
 
 pytestmark = pytest.mark.integration
@@ -96,3 +99,31 @@ def test_runs_command_lists_runs(data_root: Path, clean_env: None, database: Dat
     assert result.exit_code == 0, result.output
     assert "items" in result.output
     assert "succeeded" in result.output
+
+
+def test_the_pipeline_job_transforms_resolves_and_loads(
+    data_root: Path, clean_env: None, database: Database
+) -> None:
+    url = database.conninfo()
+    settings = load_settings(
+        data_root, database={"url": url}, tenants={"acme": {"pipeline_schedule": "0 * * * *"}}
+    )
+    land_generated(settings, "acme", events=200)
+    scheduler = Scheduler(settings, database)
+    [outcome] = scheduler.run_once()
+    scheduler.shutdown()
+    assert isinstance(outcome, PipelineReport), outcome
+    assert outcome.transform.files > 0
+    assert outcome.resolution is not None
+    assert outcome.refresh is not None
+    with database.connect() as conn:
+        served = conn.execute("SELECT count(*) AS n FROM t_acme.profiles").fetchone()
+    assert served is not None
+    assert served["n"] == outcome.resolution.profiles
+    search = open_search(settings, "acme")
+    assert search.synced_snapshot() == outcome.refresh.load.tables["profiles"].snapshot_id
+    search.close()
+    kinds = {r.kind for r in RunLog(database).recent("acme") if r.source == PIPELINE}
+    assert kinds == {"transform", "identity", "load"}
+    # Not due again before the schedule fires next.
+    assert Scheduler(settings, database).run_once() == []

@@ -3,6 +3,7 @@ a real PostgreSQL (both backends)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -48,6 +49,7 @@ def test_transform_then_maintain_then_rollback(settings: Settings, database: Dat
     # Three more small runs: new orders appended to the months of older ones leave small
     # files beside the first run's.
     orders = data.records("shopify", "orders")
+    landed = datetime.now(UTC)
     for n in range(3):
         changed = [
             dict(o, id=o["id"] + (n + 1) * 10**9, financial_status=f"status-{n}")
@@ -60,6 +62,7 @@ def test_transform_then_maintain_then_rollback(settings: Settings, database: Dat
             "orders",
             [(f"w{n}{i}", "orders/updated", o) for i, o in enumerate(changed)],
             kind="webhook",
+            at=landed + timedelta(seconds=n),  # files named by the second: one each
         )
         # Without identity resolution, which would restamp (and so rewrite) those months.
         ran = opencdp(settings, database, "transform", "--tenant", TENANT, "--no-identity")

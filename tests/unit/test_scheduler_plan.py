@@ -2,7 +2,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from opencdp.ingest.scheduler import Job, due_jobs
+import pytest
+from pydantic import ValidationError
+
+from opencdp.ingest.scheduler import PIPELINE, Job, due_jobs, scheduled_jobs
+from opencdp.settings import Settings
 
 HOURLY = Job("acme", "shop", "0 * * * *")
 DAILY = Job("acme", "crm", "30 2 * * *")
@@ -25,3 +29,13 @@ def test_a_job_started_after_the_last_fire_waits_for_the_next() -> None:
     last = {("acme", "shop"): datetime(2025, 1, 15, 10, 0, 5, tzinfo=UTC)}
     assert due_jobs([HOURLY], last, NOW) == []
     assert due_jobs([HOURLY], last, datetime(2025, 1, 15, 11, 0, 1, tzinfo=UTC)) == [HOURLY]
+
+
+def test_a_tenant_with_a_pipeline_schedule_gets_a_pipeline_job() -> None:
+    settings = Settings(tenants={"acme": {"pipeline_schedule": "15 * * * *"}, "globex": {}})
+    assert scheduled_jobs(settings) == [Job("acme", PIPELINE, "15 * * * *")]
+
+
+def test_a_pipeline_schedule_must_be_a_cron_expression() -> None:
+    with pytest.raises(ValidationError, match="not a cron expression"):
+        Settings(tenants={"acme": {"pipeline_schedule": "every hour"}})

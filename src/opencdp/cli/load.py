@@ -53,8 +53,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Load the tenant's curated tables into its PostgreSQL schema: what changed since
         the last load (the Iceberg snapshot diff), or everything with --historic. One
-        transaction: the database shows the old tables or the new ones, never a mix."""
-        from opencdp.serve.load import load_tenant
+        transaction: the database shows the old tables or the new ones, never a mix. Then
+        the profile search index follows; the run is recorded."""
+        from opencdp.serve.refresh import refresh_tenant
 
         settings = settings_of(ctx)
         progress = Console(stderr=True)
@@ -62,7 +63,9 @@ def register(app: typer.Typer) -> None:
         def say(line: str) -> None:
             progress.print(line, markup=False, highlight=False)
 
-        report = load_tenant(
+        refreshed = refresh_tenant(
             settings, tenant, historic=historic, tables=table or None, progress=say
         )
-        print_load(report, Console())
+        console = Console()
+        print_load(refreshed.load, console)
+        console.print(f"search index: {refreshed.search}")

@@ -23,18 +23,23 @@ def register(app: typer.Typer) -> None:
         parallel: Annotated[int, typer.Option(min=1, help="Extractions at once.")] = 2,
         tick: Annotated[float, typer.Option(min=1, help="Seconds between checks.")] = 30.0,
     ) -> None:
-        """Run every tenant's due extractions by their cron `schedule` (until Ctrl-C)."""
+        """Run every tenant's due extractions by their cron `schedule`, and its batch
+        pipeline (transform, identities, load) by `pipeline_schedule` (until Ctrl-C)."""
         from opencdp.db import Database
         from opencdp.ingest.extract import ExtractResult
         from opencdp.ingest.scheduler import Scheduler
+        from opencdp.pipeline import PipelineReport
 
         settings = settings_of(ctx)
         runner = Scheduler(settings, Database.from_settings(settings), parallel=parallel)
         console = Console(stderr=True)
         if not runner.jobs:
-            console.print("no source has a schedule: add `schedule: '0 * * * *'` to a source")
+            console.print(
+                "nothing is scheduled: add `schedule: '0 * * * *'` to a source, or "
+                "`pipeline_schedule: '15 * * * *'` to a tenant"
+            )
             return
-        console.print(f"{len(runner.jobs)} scheduled sources, {parallel} at a time")
+        console.print(f"{len(runner.jobs)} scheduled jobs, {parallel} at a time")
         if once:
             outcomes = runner.run_once()
             runner.shutdown()
@@ -43,6 +48,12 @@ def register(app: typer.Typer) -> None:
                 if isinstance(outcome, ExtractResult):
                     console.print(f"{outcome.tenant}/{outcome.source}: {outcome.status}")
                     failed += outcome.status == "failed"
+                elif isinstance(outcome, PipelineReport):
+                    loaded = "loaded" if outcome.refresh else "nothing to load"
+                    console.print(
+                        f"{outcome.transform.tenant}: pipeline done, "
+                        f"{outcome.transform.files} raw files transformed, {loaded}"
+                    )
                 else:
                     console.print(f"[red]error: {outcome}[/]")
                     failed += 1

@@ -69,24 +69,38 @@ def register(app: typer.Typer) -> None:
         identity: Annotated[
             bool, typer.Option(help="Resolve identities after a run that changed the tables.")
         ] = True,
+        load: Annotated[
+            bool, typer.Option(help="Then load the serving database and the search index.")
+        ] = True,
     ) -> None:
         """Transform the tenant's raw zone into its curated Iceberg tables: only new raw
-        files by default, or everything with --historic; then resolve identities. The runs
-        are recorded."""
+        files by default, or everything with --historic; then resolve identities and load
+        what the API serves (with --historic, loaded afresh too). The runs are recorded."""
         from opencdp.cli.identity import print_resolution
-        from opencdp.db import Database
-        from opencdp.identity.recorded import resolve_recorded
-        from opencdp.transform.recorded import transform_recorded
+        from opencdp.cli.load import print_load
+        from opencdp.identity.resolve import ResolveReport
+        from opencdp.pipeline import run_pipeline
+        from opencdp.serve.refresh import RefreshReport
+        from opencdp.transform.run import RunReport
 
-        settings = settings_of(ctx)
         console = Console(stderr=True)
-        db = Database.from_settings(settings)
-        report = transform_recorded(
-            settings, db, tenant, historic=historic, engine=engine, progress=console.print
+
+        def show(step: object) -> None:
+            if isinstance(step, RunReport):
+                print_report(step, console)
+            elif isinstance(step, ResolveReport):
+                print_resolution(step, console)
+            elif isinstance(step, RefreshReport):
+                print_load(step.load, console)
+                console.print(f"search index: {step.search}")
+
+        run_pipeline(
+            settings_of(ctx),
+            tenant,
+            historic=historic,
+            engine=engine,
+            identity=identity,
+            load=load,
+            progress=console.print,
+            after=show,
         )
-        print_report(report, console)
-        if identity and report.files:
-            resolution = resolve_recorded(
-                settings, db, tenant, engine=engine, progress=console.print
-            )
-            print_resolution(resolution, console)

@@ -1,4 +1,5 @@
-"""The built-in scheduler: runs every tenant's due extractions by their cron schedules.
+"""The built-in scheduler: runs every tenant's due extractions by their cron schedules, and
+its batch pipeline (transform, identity resolution, load) by `pipeline_schedule`.
 
 Planning is pure (`due_jobs`: schedules, last starts and a time in, jobs out); running a
 job records it in `opencdp.pipeline_runs`, alerts on failure, schema drift and a DLQ over
@@ -23,28 +24,42 @@ from opencdp.db.runs import RunLog, RunStatus
 from opencdp.ingest import dlq
 from opencdp.ingest.extract import ExtractResult, extract
 from opencdp.logs import get_logger
+from opencdp.pipeline import PipelineReport, run_pipeline
 from opencdp.settings import Settings
 from opencdp.storage import store_for
 
 log = get_logger(__name__)
 
+Outcome = ExtractResult | PipelineReport
+
 _STATUS: dict[str, RunStatus] = {"success": "succeeded", "failed": "failed", "timeout": "timed_out"}
+
+
+# The source name of a tenant's pipeline job: the run log records transform, identity and
+# load runs under it.
+PIPELINE = "*"
 
 
 @dataclass(frozen=True)
 class Job:
     tenant: str
-    source: str
+    source: str  # a declared source, or PIPELINE
     schedule: str
 
 
 def scheduled_jobs(settings: Settings) -> list[Job]:
-    return [
+    jobs = [
         Job(tenant, name, source.schedule)
         for tenant, tenant_settings in sorted(settings.tenants.items())
         for name, source in sorted(tenant_settings.sources.items())
         if source.kind == "tap" and source.schedule
     ]
+    jobs += [
+        Job(tenant, PIPELINE, tenant_settings.pipeline_schedule)
+        for tenant, tenant_settings in sorted(settings.tenants.items())
+        if tenant_settings.pipeline_schedule
+    ]
+    return jobs
 
 
 def due_jobs(
@@ -122,10 +137,10 @@ class Scheduler:
         self.jobs = scheduled_jobs(settings)
         self.run = run
         self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="extract")
-        self._running: dict[Job, Future[ExtractResult]] = {}
+        self._running: dict[Job, Future[Outcome]] = {}
         self._lock = threading.Lock()
 
-    def start_due(self, now: datetime | None = None) -> list[Future[ExtractResult]]:
+    def start_due(self, now: datetime | None = None) -> list[Future[Outcome]]:
         """Submit every due job that is not already running; return their futures."""
         now = now or datetime.now(UTC)
         last = RunLog(self.db).last_starts() if self.jobs else {}
@@ -135,15 +150,19 @@ class Scheduler:
                 if job in self._running:
                     continue
                 log.info("job_start", tenant=job.tenant, source=job.source)
-                future = self._pool.submit(
-                    run_recorded, self.settings, self.db, job.tenant, job.source, run=self.run
+                future: Future[Outcome] = (
+                    self._pool.submit(run_pipeline, self.settings, job.tenant)
+                    if job.source == PIPELINE
+                    else self._pool.submit(
+                        run_recorded, self.settings, self.db, job.tenant, job.source, run=self.run
+                    )
                 )
                 future.add_done_callback(partial(self._done, job))
                 self._running[job] = future
                 started.append(future)
         return started
 
-    def _done(self, job: Job, _future: Future[ExtractResult]) -> None:
+    def _done(self, job: Job, _future: Future[Outcome]) -> None:
         with self._lock:
             future = self._running.pop(job)
         error = future.exception()
@@ -157,10 +176,10 @@ class Scheduler:
             stop.wait(tick)
         self.shutdown()
 
-    def run_once(self) -> list[ExtractResult | BaseException]:
+    def run_once(self) -> list[Outcome | BaseException]:
         """Start everything due now and wait for it (for cron-driven deployments and tests)."""
         futures = self.start_due()
-        outcomes: list[ExtractResult | BaseException] = []
+        outcomes: list[Outcome | BaseException] = []
         for future in futures:
             error = future.exception()
             outcomes.append(error if error is not None else future.result())

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from opencdp.db import Database, ensure_tenant, tenant_schema
+from opencdp.db.runs import RunLog
 from opencdp.identity.model import PROFILES
 from opencdp.lake import open_catalog
 from opencdp.lake.tables import load_table
@@ -38,14 +39,27 @@ def refresh_tenant(
     tables: list[str] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> RefreshReport:
-    """Load the tenant's curated tables (`opencdp load`) and sync its search index."""
+    """Load the tenant's curated tables (`opencdp load`) and sync its search index; the
+    run is recorded in the run log."""
     db = Database.from_settings(settings)
     ensure_tenant(db, tenant)
     with db.connect() as conn:
         before = loaded_snapshots(conn, tenant_schema(tenant)).get("profiles")
         ensure_tenant_role(conn, tenant)
-    report = load_tenant(settings, tenant, historic=historic, tables=tables, progress=progress)
-    return RefreshReport(report, sync_search(settings, tenant, report, before))
+    runs = RunLog(db)
+    run_id = runs.start(tenant, "*", "load")
+    refreshed: RefreshReport | None = None
+    try:
+        report = load_tenant(settings, tenant, historic=historic, tables=tables, progress=progress)
+        refreshed = RefreshReport(report, sync_search(settings, tenant, report, before))
+    finally:
+        if refreshed is None:  # the load raised: record it before re-raising
+            runs.finish(run_id, "failed", 0, 1, {"error": "the load raised; see the log"})
+    rows = sum(t.rows_upserted + t.rows_deleted for t in report.tables.values())
+    details = {**report.summary(), "search": refreshed.search}
+    details.pop("tenant")
+    runs.finish(run_id, "succeeded", rows, 0, details)
+    return refreshed
 
 
 def sync_search(settings: Settings, tenant: str, report: LoadReport, before: int | None) -> str:

@@ -546,6 +546,7 @@ def test_the_command_prints_progress_and_a_summary(s: Settings, database: Databa
     snapshot = snapshot_of(s, "customers")
     assert "customers: snapshot" in done.stderr
     assert f"customers │ full │ {snapshot} │        2 │       0" in done.stdout
+    assert "search index: no profiles loaded" in done.stdout
     again = opencdp(s, database, "load", "--tenant", TENANT, "--historic")
     assert again.exit_code == 0, again.output
     assert "historic (rebuilt, checked and swapped in)" in again.stdout

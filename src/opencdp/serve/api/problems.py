@@ -7,11 +7,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from opencdp.errors import TransientError
 from opencdp.logs import get_logger
 from opencdp.serve.audit import AuditBacklogError
 
@@ -115,6 +118,16 @@ def install_problem_handlers(app: FastAPI) -> None:
             {"Retry-After": "1"},
         )
 
+    async def on_unavailable(request: Request, error: Exception) -> Response:
+        log.warning("api_unavailable", path=request.url.path, error=str(error))
+        return problem_response(
+            503,
+            "unavailable",
+            "the database or the search index is unavailable right now; retry shortly",
+            request.url.path,
+            {"Retry-After": "1"},
+        )
+
     async def on_unexpected(request: Request, error: Exception) -> Response:
         log.exception("api_unexpected_error", path=request.url.path)
         return problem_response(
@@ -125,4 +138,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_invalid)
     app.add_exception_handler(AuditBacklogError, on_backlog)
+    for transient in (TransientError, PoolTimeout, psycopg.OperationalError):
+        app.add_exception_handler(transient, on_unavailable)
     app.add_exception_handler(Exception, on_unexpected)
