@@ -34,7 +34,7 @@ async def authenticate(request: Request) -> Principal:
             headers=_CHALLENGE,
         )
     try:
-        return await state_of(request).verifier.verify(token.strip())
+        return await (await state_of(request)).verifier.verify(token.strip())
     except InvalidKeyError as e:
         raise ApiError(401, "invalid-key", str(e), headers=_CHALLENGE) from None
 

@@ -83,7 +83,9 @@ class ApiState:
         await self.verifier.close()
 
 
-def state_of(request: Request) -> ApiState:
+async def state_of(request: Request) -> ApiState:
+    """The API's state, as a dependency. Async: FastAPI runs a sync dependency in a worker
+    thread, a thread hop on every request."""
     state = request.app.state.api
     assert isinstance(state, ApiState)
     return state
