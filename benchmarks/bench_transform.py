@@ -117,7 +117,8 @@ def transform(root: Path, *extra: str) -> list[str]:
         "transform",
         "--tenant",
         TENANT,
-        "--no-identity",  # the transform alone: identity is measured by bench_identity
+        "--no-identity",  # the transform alone: identity and the load are measured by
+        "--no-load",  # bench_identity and bench_load
         *extra,
     ]
 
