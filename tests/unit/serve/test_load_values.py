@@ -230,3 +230,26 @@ def test_key_checksum_is_the_sum_of_md5_prefixes(engine: Engine) -> None:
         for k in keys
     )
     assert (checksum.rows, checksum.checksum) == (3, expected)
+
+
+def test_row_diff_compares_nested_values_as_read(engine: Engine) -> None:
+    lineage = pa.struct([("provider", pa.string()), ("rule", pa.string())])
+    schema = pa.schema([
+        ("k", pa.string()),
+        ("ids", pa.map_(pa.string(), pa.string())),
+        ("lineage", pa.map_(pa.string(), lineage)),
+        ("sources", pa.list_(pa.string())),
+        ("amount", pa.decimal128(18, 4)),
+    ])  # fmt: skip
+
+    def row(k: str, rule: str = "most_recent", source: str = "crm") -> dict[str, Any]:
+        return {"k": k, "ids": [("crm", "1")], "lineage": [("email", {"provider": "crm",
+                "rule": rule})], "sources": [source, "shop"], "amount": Decimal("1.5")}  # fmt: skip
+
+    removed = pa.Table.from_pylist([row("same"), row("rule"), row("list")], schema)
+    added = pa.Table.from_pylist(
+        [row("same"), row("rule", rule="source_priority"), row("list", source="web")], schema
+    )
+    rows, keys = row_diff(engine, added, removed, ("k",))
+    assert added.take(rows).column("k").to_pylist() == ["rule", "list"]
+    assert keys.num_rows == 0

@@ -73,8 +73,9 @@ def deleted_keys_sql(key: Sequence[str]) -> str:
 def row_diff(
     engine: Engine, added: pa.Table, removed: pa.Table, key: Sequence[str]
 ) -> tuple[pa.Array, pa.Table]:
-    """(row numbers of `added` to upsert, keys to delete), from prepared rows of the added
-    and removed files (same schema; compared as PostgreSQL will hold them)."""
+    """(row numbers of `added` to upsert, keys to delete), from the rows of the added and
+    the removed files (same schema). A row that differs only where PostgreSQL cannot (a NUL
+    character it drops) is sent again: the merge leaves it as it was."""
     numbered = added.append_column(ROW, pa.array(range(added.num_rows), pa.int64()))
     relations = {"added": numbered, "removed": removed}
     rows = engine.query(changed_rows_sql(added.column_names, key), relations).column(ROW)
