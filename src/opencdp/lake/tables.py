@@ -55,16 +55,19 @@ def read_table(
     name: str,
     schema: pa.Schema,
     columns: tuple[str, ...] | None = None,
+    snapshot_id: int | None = None,
 ) -> pa.Table:
-    """The tenant's table `name` as Arrow in `schema` (or its `columns`): empty when the
-    table was never built, nulls for a column added to the model after it was written."""
+    """The tenant's table `name` as Arrow in `schema` (or its `columns`), at `snapshot_id`
+    or the current snapshot: empty when the table was never built, nulls for a column
+    added to the model after it was written."""
     wanted = pa.schema([schema.field(c) for c in columns]) if columns else schema
     try:
         table = catalog.load_table(table_identifier(tenant, name))
     except NoSuchTableError:
         return wanted.empty_table()
     present = set(table.schema().column_names)
-    data = table.scan(selected_fields=tuple(c for c in wanted.names if c in present)).to_arrow()
+    selected = tuple(c for c in wanted.names if c in present)
+    data = table.scan(selected_fields=selected, snapshot_id=snapshot_id).to_arrow()
     arrays = [
         data.column(f.name) if f.name in present else pa.nulls(data.num_rows, f.type)
         for f in wanted

@@ -17,7 +17,7 @@ from opencdp.db import Database, ensure_tenant, tenant_schema
 from opencdp.db.runs import RunLog
 from opencdp.identity.model import PROFILES
 from opencdp.lake import open_catalog
-from opencdp.lake.tables import load_table
+from opencdp.lake.tables import read_table
 from opencdp.serve.load import LoadReport, load_tenant
 from opencdp.serve.load.state import loaded_snapshots
 from opencdp.serve.roles import ensure_tenant_role
@@ -95,7 +95,4 @@ def sync_search(settings: Settings, tenant: str, report: LoadReport, before: int
 
 def _profiles_at(settings: Settings, tenant: str, snapshot_id: int) -> pa.Table:
     with open_catalog(settings) as catalog:
-        table = load_table(catalog, tenant, "profiles")
-        present = set(table.schema().column_names)
-        columns = tuple(name for name in PROFILES.names if name in present)
-        return table.scan(selected_fields=columns, snapshot_id=snapshot_id).to_arrow()
+        return read_table(catalog, tenant, "profiles", PROFILES, snapshot_id=snapshot_id)

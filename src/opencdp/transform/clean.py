@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 PlaceholderKind = Literal["email", "phone", "name", "text", "postcode"]
 
 # Already clean: printable ASCII words separated by single spaces (most values).
-_CLEAN = r"^[\x21-\x7e]+(?: [\x21-\x7e]+)*$"
+CLEAN_TEXT = r"^[\x21-\x7e]+(?: [\x21-\x7e]+)*$"
 # Invisible characters that copy and paste leave inside words: removed, not spaced.
 _INVISIBLE = r"[\x{00AD}\x{200B}\x{2060}\x{FEFF}]"
 # Any Unicode white space: ASCII controls \t\n\v\f\r, NEL, and the Z categories (NBSP, em
@@ -62,7 +62,7 @@ _EMAIL_DOMAINS = (
     "(?:[^@]+\\.)?(?:example|test|invalid|localhost)|example\\.(?:com|net|org)|"
     "(?:test|testing|noemail|no-email|nomail|none|nowhere|fake|asdf|domain)\\.com"
 )
-_PATTERNS: Mapping[PlaceholderKind, str] = {
+PLACEHOLDER_PATTERNS: Mapping[PlaceholderKind, str] = {
     "email": f"^(?:{_EMAIL_LOCALS})@|@(?:{_EMAIL_DOMAINS})$",
     # Not a single letter (1-2-3, ?, digits only) or keyboard mashing.
     "name": r"^[^\p{L}]+$|^(?:x+|asdf\w*|qwert\w*)$",
@@ -72,7 +72,7 @@ _PATTERNS: Mapping[PlaceholderKind, str] = {
 # Over a phone's digits: one digit repeated (0000000000, 999-999-9999), optionally after a
 # country code of up to three digits (+1 000 000 0000), or the whole number a counting run
 # (123456, 1234567890, +1 123 456 7890). A real number may hold a run: 0151 23456789.
-_PHONE_DIGITS = (
+PLACEHOLDER_PHONE_DIGITS = (
     r"^\d{0,3}(?:0{6,}|1{6,}|2{6,}|3{6,}|4{6,}|5{6,}|6{6,}|7{6,}|8{6,}|9{6,})$"
     r"|^(?:0+|1+|2+|3+|4+|5+|6+|7+|8+|9+)$|^[01]?1234567890?$|^9876543210?$|^0?123456$"
 )
@@ -83,7 +83,7 @@ def clean_text(values: pa.Array) -> pa.StringArray:
     space, BOM), collapse runs of white space (NBSP and other Unicode spaces included) to
     one space, trim; empty → null."""
     text = pc.cast(values, pa.string())
-    dirty = pc.invert(pc.fill_null(pc.match_substring_regex(text, _CLEAN), True))
+    dirty = pc.invert(pc.fill_null(pc.match_substring_regex(text, CLEAN_TEXT), True))
     if not pc.any(dirty).as_py():
         return text
     # Only what is not already clean goes through the costly steps.
@@ -102,11 +102,11 @@ def null_placeholders(
     text = clean_text(values)
     key = pc.utf8_lower(text)
     flag = pc.is_in(key, value_set=pa.array(sorted(PLACEHOLDERS[kind]), pa.string()))
-    pattern = _PATTERNS.get(kind)
+    pattern = PLACEHOLDER_PATTERNS.get(kind)
     if pattern is not None:
         flag = pc.or_(flag, pc.match_substring_regex(key, pattern))
     if kind == "phone":
         digits = pc.replace_substring_regex(key, r"\D+", "")
-        flag = pc.or_(flag, pc.match_substring_regex(digits, _PHONE_DIGITS))
+        flag = pc.or_(flag, pc.match_substring_regex(digits, PLACEHOLDER_PHONE_DIGITS))
     flag = pc.if_else(pc.is_null(text), pa.scalar(None, pa.bool_()), flag)
     return pc.if_else(flag, pa.scalar(None, pa.string()), text), flag

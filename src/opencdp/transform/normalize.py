@@ -85,10 +85,13 @@ def _reorder(positions: list[pa.Array], columns: list[list[pa.Array]], size: int
 # --- emails --------------------------------------------------------------------------------
 
 # RFC 5322 dot-atoms in ASCII; a domain of LDH labels and an alphabetic (or IDNA) top level.
-_EMAIL = (
+EMAIL_PATTERN = (
     r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$"
 )
+
+
+MAX_EMAIL, MAX_EMAIL_LOCAL = 254, 64  # characters in all, and before the @
 
 
 def normalize_emails(values: pa.Array) -> tuple[pa.StringArray, pa.BooleanArray]:
@@ -96,10 +99,10 @@ def normalize_emails(values: pa.Array) -> tuple[pa.StringArray, pa.BooleanArray]
     most 64 characters before the @ and 254 in all); typos in domains are kept as written."""
     text = pc.utf8_lower(_text(values))
     ok = pc.and_(
-        pc.match_substring_regex(text, _EMAIL),
+        pc.match_substring_regex(text, EMAIL_PATTERN),
         pc.and_(
-            pc.less_equal(pc.binary_length(text), 254),
-            pc.less_equal(pc.find_substring(text, "@"), 64),
+            pc.less_equal(pc.binary_length(text), MAX_EMAIL),
+            pc.less_equal(pc.find_substring(text, "@"), MAX_EMAIL_LOCAL),
         ),
     )
     emails = pc.if_else(ok, text, _NULL_STRING)
@@ -785,7 +788,7 @@ def _fast_phones(texts: pa.Array, regions: pa.Array) -> tuple[pa.Array, ...]:
 
 
 @lru_cache(maxsize=1 << 16)
-def _parse_phone(text: str, region: str | None) -> tuple[str, str | None, str] | None:
+def parse_phone(text: str, region: str | None) -> tuple[str, str | None, str] | None:
     """phonenumbers itself, for what the vectorized path does not settle."""
     try:
         number = phonenumbers.parse(text, region)
@@ -833,7 +836,7 @@ def parse_phones(
     rest = pc.and_(pc.is_valid(texts), pc.is_null(settled))
     if pc.any(rest).as_py():
         parsed = [
-            _parse_phone(t, r)
+            parse_phone(t, r)
             for t, r in zip(
                 texts.filter(rest).to_pylist(),
                 distinct_regions.filter(rest).to_pylist(),

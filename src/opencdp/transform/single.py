@@ -15,10 +15,10 @@ from functools import lru_cache
 from opencdp.transform import clean, normalize
 from opencdp.transform.rows import normalize_values
 
-_CLEAN = re.compile(clean._CLEAN)
-_EMAIL = re.compile(normalize._EMAIL)
-_EMAIL_PLACEHOLDER = re.compile(clean._PATTERNS["email"])
-_PHONE_PLACEHOLDER = re.compile(clean._PHONE_DIGITS)
+_CLEAN = re.compile(clean.CLEAN_TEXT)
+_EMAIL = re.compile(normalize.EMAIL_PATTERN)
+_EMAIL_PLACEHOLDER = re.compile(clean.PLACEHOLDER_PATTERNS["email"])
+_PHONE_PLACEHOLDER = re.compile(clean.PLACEHOLDER_PHONE_DIGITS)
 _NON_DIGITS = re.compile(r"\D+")
 
 
@@ -30,7 +30,8 @@ def normalize_email(value: str) -> str | None:
     email = value.lower()
     if email in clean.PLACEHOLDERS["email"] or _EMAIL_PLACEHOLDER.search(email):
         return None
-    if not _EMAIL.match(email) or len(email) > 254 or email.find("@") > 64:
+    too_long = len(email) > normalize.MAX_EMAIL or email.find("@") > normalize.MAX_EMAIL_LOCAL
+    if too_long or not _EMAIL.match(email):
         return None
     return email
 
@@ -44,7 +45,7 @@ def normalize_phone(value: str, default_country: str) -> str | None:
     key = value.lower()
     if key in clean.PLACEHOLDERS["phone"] or _PHONE_PLACEHOLDER.search(_NON_DIGITS.sub("", key)):
         return None
-    parsed = normalize._parse_phone(value, default_country)
+    parsed = normalize.parse_phone(value, default_country)
     return parsed[0] if parsed else None
 
 

@@ -179,16 +179,16 @@ def test_every_generator_phone_format_is_read_without_phonenumbers() -> None:
             texts.append(spec.trunk + nsn)
             rows.append(country.code)
             expected.append(phones.e164(spec, nsn))
-    before = normalize._parse_phone.cache_info().misses
+    before = normalize.parse_phone.cache_info().misses
     e164, invalid = normalize_phones(strings(*texts), pa.array(rows, pa.string()))
     assert e164.to_pylist() == expected
     assert not any(invalid.to_pylist())
     # The vectorized path settled them all: none reached the per-number fallback.
-    assert normalize._parse_phone.cache_info().misses == before
+    assert normalize.parse_phone.cache_info().misses == before
 
 
 # The reference: phonenumbers itself, called as the fallback calls it, without its cache.
-_reference = normalize._parse_phone.__wrapped__
+_reference = normalize.parse_phone.__wrapped__
 
 
 def test_parse_phones_agrees_with_phonenumbers_everywhere() -> None:

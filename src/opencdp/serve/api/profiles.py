@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, LiteralString
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
@@ -16,7 +16,8 @@ from opencdp.serve.api.cursors import decode_cursor, encode_cursor
 from opencdp.serve.api.models import EventPage, OrderPage, ProfileDocument
 from opencdp.serve.api.problems import ApiError
 from opencdp.serve.api.responses import page, raw_json
-from opencdp.serve.api.state import TenantServices
+from opencdp.serve.api.state import ApiState, TenantServices
+from opencdp.serve.keys import Principal
 from opencdp.transform.single import normalize_email, normalize_phone
 
 router = APIRouter(prefix="/v1/profiles", tags=["profiles"])
@@ -157,28 +158,16 @@ async def events(
 ) -> Response:
     """Filter by event `type` (repeatable), `name`, and time (`since` inclusive, `until`
     exclusive); pass `next_cursor` back as `cursor` for the next page."""
-    _check_profile_id(profile_id)
-    after_at, after = decode_cursor(cursor, 1) if cursor else (None, [None])
-    services = await state.tenant(principal.tenant)
-    params = {
-        "profile_id": profile_id,
+    filters = {
         "types": list(type) if type else None,
         "name": name,
         "since": _aware(since),
         "until": _aware(until),
-        "after_at": after_at,
-        "after_id": after[0],
-        "limit": limit + 1,
     }
-    async with services.pool.connection() as conn:
-        rows = await (await conn.execute(queries.EVENTS, params)).fetchall()
-        if not rows and cursor is None:
-            await _must_exist(conn, profile_id)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1][0], rows[-1][1]) if more else None
-    services.audit.record(principal.key_id, "profile.events", profile_id, None)
-    return page([str(r[2]) for r in rows], next_cursor)
+    return await _timeline(
+        state, principal, profile_id, queries.EVENTS, filters, ("after_id",), limit, cursor,
+        "profile.events",
+    )  # fmt: skip
 
 
 @router.get(
@@ -198,28 +187,50 @@ async def orders(
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> Response:
     """Filter by `status` and creation time; pass `next_cursor` back as `cursor`."""
+    filters = {"status": status, "since": _aware(since), "until": _aware(until)}
+    return await _timeline(
+        state, principal, profile_id, queries.ORDERS, filters, ("after_provider", "after_id"),
+        limit, cursor, "profile.orders",
+    )  # fmt: skip
+
+
+async def _timeline(
+    state: ApiState,
+    principal: Principal,
+    profile_id: str,
+    query: LiteralString,
+    filters: dict[str, Any],
+    after_keys: tuple[str, ...],
+    limit: int,
+    cursor: str | None,
+    action: str,
+) -> Response:
+    """A page of a profile's timeline, newest first. `query` selects (time, *sort key,
+    document) rows and takes the filters, `after_at` and `after_keys` (the cursor) and
+    `limit`."""
     _check_profile_id(profile_id)
-    after_at, after = decode_cursor(cursor, 2) if cursor else (None, [None, None])
+    after_at: datetime | None = None
+    after: list[str | None] = [None] * len(after_keys)
+    if cursor:
+        after_at, found = decode_cursor(cursor, len(after_keys))
+        after = list(found)
     services = await state.tenant(principal.tenant)
     params = {
         "profile_id": profile_id,
-        "status": status,
-        "since": _aware(since),
-        "until": _aware(until),
+        **filters,
         "after_at": after_at,
-        "after_provider": after[0],
-        "after_id": after[1],
+        **dict(zip(after_keys, after, strict=True)),
         "limit": limit + 1,
     }
     async with services.pool.connection() as conn:
-        rows = await (await conn.execute(queries.ORDERS, params)).fetchall()
+        rows = await (await conn.execute(query, params)).fetchall()
         if not rows and cursor is None:
             await _must_exist(conn, profile_id)
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1][0], rows[-1][1], rows[-1][2]) if more else None
-    services.audit.record(principal.key_id, "profile.orders", profile_id, None)
-    return page([str(r[3]) for r in rows], next_cursor)
+    next_cursor = encode_cursor(rows[-1][0], *rows[-1][1:-1]) if more else None
+    services.audit.record(principal.key_id, action, profile_id, None)
+    return page([str(r[-1]) for r in rows], next_cursor=next_cursor)
 
 
 async def _must_exist(conn: AsyncConnection[tuple[Any, ...]], profile_id: str) -> None:

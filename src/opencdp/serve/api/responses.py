@@ -12,8 +12,9 @@ def raw_json(document: str, status: int = 200) -> Response:
     return Response(document, status_code=status, media_type="application/json")
 
 
-def page(items: Sequence[str], next_cursor: str | None, **extra: object) -> Response:
-    """`{"data": [...], "next_cursor": ...}` around items that are JSON text already."""
-    tail = orjson.dumps({"next_cursor": next_cursor, **extra}).decode()
-    body = '{"data":[' + ",".join(items) + "]," + tail[1:]
+def page(items: Sequence[str], **tail: object) -> Response:
+    """`{"data": [...], **tail}` around items that are JSON text already (`tail`: the
+    paging, e.g. next_cursor)."""
+    rest = orjson.dumps(tail).decode()
+    body = '{"data":[' + ",".join(items) + "]," + rest[1:]
     return raw_json(body)

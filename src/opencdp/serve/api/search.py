@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
@@ -13,7 +12,7 @@ from opencdp.serve.api import queries
 from opencdp.serve.api.auth import ProfilesReader, State
 from opencdp.serve.api.models import SearchPage
 from opencdp.serve.api.problems import ApiError
-from opencdp.serve.api.responses import raw_json
+from opencdp.serve.api.responses import page
 from opencdp.serve.search import SearchError
 
 router = APIRouter(prefix="/v1/profiles", tags=["search"])
@@ -55,6 +54,5 @@ async def search(
         if hit.profile_id in documents
     ]
     more = offset + len(found.hits) < found.total
-    tail = orjson.dumps({"next_offset": offset + limit if more else None, "total": found.total})
     services.audit.record(principal.key_id, "profile.search", None, {"q": q[:200], **filters})
-    return raw_json('{"data":[' + ",".join(items) + "]," + tail.decode()[1:])
+    return page(items, next_offset=offset + limit if more else None, total=found.total)
