@@ -17,37 +17,50 @@ from opencdp.lake.commit import commit, partition_filter
 from opencdp.transform import merge
 from opencdp.transform.model import Table
 
+# Each row's new profile id, by its position `_row` (only the columns a join needs go
+# through the engine; the wide rows stay in Arrow).
 _PROFILE_OF = {
     "customers": f"""
-        SELECT t.* EXCLUDE (profile_id), m.profile_id, t.profile_id AS _previous
+        SELECT t._row, m.profile_id
         FROM rows AS t
         LEFT JOIN members AS m ON m.node = {node_sql(RECORD_PREFIX, "t.provider", "t.source_id")}
+        ORDER BY t._row
     """,
     "orders": f"""
-        SELECT t.* EXCLUDE (profile_id), coalesce(m.profile_id, e.profile_id) AS profile_id,
-               t.profile_id AS _previous
+        SELECT t._row, coalesce(m.profile_id, e.profile_id) AS profile_id
         FROM rows AS t
         LEFT JOIN members AS m
           ON m.node = {node_sql(RECORD_PREFIX, "t.provider", "t.source_customer_id")}
         LEFT JOIN identities AS e ON e.id_type = 'email' AND e.id_value = t.email
+        ORDER BY t._row
     """,
     "events": f"""
-        SELECT t.* EXCLUDE (profile_id), coalesce(u.profile_id, d.profile_id) AS profile_id,
-               t.profile_id AS _previous
+        SELECT t._row, coalesce(u.profile_id, d.profile_id) AS profile_id
         FROM rows AS t
         LEFT JOIN members AS u ON u.node = {node_sql(RECORD_PREFIX, "t.provider", "t.user_id")}
         LEFT JOIN members AS d
           ON d.node = {node_sql(DEVICE_PREFIX, "t.provider", "t.anonymous_id")}
+        ORDER BY t._row
     """,
+}
+_JOIN_COLUMNS = {
+    "customers": ("provider", "source_id"),
+    "orders": ("provider", "source_customer_id", "email"),
+    "events": ("provider", "user_id", "anonymous_id"),
 }
 
 
 def stamp(engine: Engine, model: Table, rows: pa.Table, members: pa.Table,
           identities: pa.Table) -> pa.Table:  # fmt: skip
     """`rows` with profile_id set, plus `_previous`: the profile id they had."""
-    return engine.query(
-        _PROFILE_OF[model.name],
-        {"rows": rows, "members": members, "identities": identities},
+    keys = _numbered(rows.select(list(_JOIN_COLUMNS[model.name])))
+    found = engine.query(
+        _PROFILE_OF[model.name], {"rows": keys, "members": members, "identities": identities}
+    )
+    column = rows.schema.get_field_index("profile_id")
+    profile_ids = found.column("profile_id").cast(rows.schema.field(column).type)
+    return rows.set_column(column, "profile_id", profile_ids).append_column(
+        "_previous", rows.column(column)
     )
 
 
@@ -55,21 +68,33 @@ def rewrite(
     engine: Engine, model: Table, lake: IcebergTable, stamped: pa.Table, run_id: str
 ) -> int:
     """Commit the partitions whose profile ids changed; the number of rows rewritten."""
-    (_column, _), *more = model.partition
+    (column, _), *more = model.partition
     assert not more, "curated tables are partitioned on one column"
     (part,) = merge.partition_exprs(model, "s.")
+    narrow = _numbered(stamped.select([column, "profile_id", "_previous"]))
     changed = engine.query(
         f"SELECT DISTINCT {part} AS part FROM stamped AS s "
         "WHERE s.profile_id IS DISTINCT FROM s._previous",
-        {"stamped": stamped},
+        {"stamped": narrow},
     )
     if changed.num_rows == 0:
         return 0
-    data = engine.query(
-        f"SELECT s.* EXCLUDE (_previous) FROM stamped AS s WHERE EXISTS "
-        f"(SELECT 1 FROM changed AS c WHERE c.part IS NOT DISTINCT FROM {part})",
-        {"stamped": stamped, "changed": changed},
-    ).select(model.schema.names)
+    rows = engine.query(
+        f"SELECT s._row FROM stamped AS s WHERE EXISTS "
+        f"(SELECT 1 FROM changed AS c WHERE c.part IS NOT DISTINCT FROM {part}) ORDER BY s._row",
+        {"stamped": narrow, "changed": changed},
+    )
+    data = stamped if rows.num_rows == stamped.num_rows else stamped.take(rows.column("_row"))
     partitions = [(value,) for value in changed.column("part").to_pylist()]
-    commit(lake, data, run_id=run_id, replace=partition_filter(model.partition, partitions))
+    commit(
+        lake,
+        data.select(model.schema.names),
+        run_id=run_id,
+        replace=partition_filter(model.partition, partitions),
+    )
     return int(data.num_rows)
+
+
+def _numbered(table: pa.Table) -> pa.Table:
+    """`table` with `_row`, each row's position."""
+    return table.append_column("_row", pa.array(range(table.num_rows), pa.int64()))

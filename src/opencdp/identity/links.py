@@ -111,18 +111,26 @@ def run_round(
         "WHERE r.id_type = t.id_type AND r.id_value = t.id_value)",
         {"touching": touching, "refused": refused},
     )
+    # Only the groups an accepted value touches can change: the passes work on those
+    # alone (a round touches a fraction of the graph, and may take several passes).
+    touched = engine.query(_TOUCHED, {"groups": state.groups, "accepted": accepted})
+    untouched = engine.query(
+        "SELECT g.* FROM groups AS g WHERE NOT EXISTS (SELECT 1 FROM touched AS t "
+        "WHERE t.node = g.node)",
+        {"groups": state.groups, "touched": touched},
+    )
+    limited = engine.query(
+        "SELECT l.* FROM limited AS l WHERE EXISTS (SELECT 1 FROM touched AS t "
+        "WHERE t.node = l.node)",
+        {"limited": state.limited, "touched": touched},
+    )
     late: list[pa.Table] = []
     attempt = 0
     while True:
-        merged = _merge_groups(engine, state.groups, accepted)
+        merged = _merge_groups(engine, touched, accepted)
         breaking = engine.query(
             _BREAKING,
-            {
-                "merged": merged,
-                "before": state.groups,
-                "limited": state.limited,
-                "limits": rels["limits"],
-            },
+            {"merged": merged, "before": touched, "limited": limited, "limits": rels["limits"]},
         )
         if breaking.num_rows == 0:
             break
@@ -154,7 +162,7 @@ def run_round(
         .select(LINKS.names)
         .cast(LINKS)
     )
-    state.groups = merged
+    state.groups = pa.concat_tables([untouched, merged.cast(untouched.schema)])
 
 
 def _limits_table(limits: Mapping[str, int]) -> pa.Table:
@@ -177,6 +185,13 @@ FROM (
     GROUP BY c.id_type, c.id_value, g.grp
 ) AS x
 WHERE grps > 1
+"""
+
+
+# The nodes of the groups the accepted values touch, with their group.
+_TOUCHED = """
+SELECT g.node, g.grp FROM groups AS g
+WHERE g.grp IN (SELECT DISTINCT grp FROM accepted)
 """
 
 

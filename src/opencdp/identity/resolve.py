@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -115,20 +116,31 @@ class Resolver:
             blocked_values=rules.blocked_table(),
             apart=rules.apart_table(),
         )
-        with self.timed("identifiers"):
-            ids, nodes = self._identifiers(tables["customers"], tables["events"])
-        state, pairs = self._link(tables["customers"], ids, nodes, guard, retrain)
-        with self.timed("profiles"):
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="identity-model") as pool:
+            # The model needs only the customer records: it scores them while the
+            # identifier rounds run (Splink leaves part of the cores idle between its many
+            # small queries; the rounds fill them).
+            matched = (
+                pool.submit(self._match, tables["customers"], retrain)
+                if "probabilistic" in self.settings.priority
+                else None
+            )
+            with self.timed("identifiers"):
+                ids, nodes = self._identifiers(tables["customers"], tables["events"])
+            state, pairs = self._link(ids, nodes, guard, matched)
+        with self.timed("profile_ids"):
             accepted = self._links(state, pairs)
             assignment = assign_ids(
                 self.engine, state.groups, previous, retired, accepted, guard.apart
             )
             members = assignment.members
             identities = self._identities(ids, members, state, accepted, guard.blocked_values)
+        with self.timed("stamp"):
             stamped = {
                 name: attribute.stamp(self.engine, TABLES_BY_NAME[name], rows, members, identities)
                 for name, rows in tables.items()
             }
+        with self.timed("traits"):
             final = {name: rows.drop_columns(["_previous"]) for name, rows in stamped.items()}
             profiles = build_profiles(
                 self.engine,
@@ -179,20 +191,21 @@ class Resolver:
 
     def _link(
         self,
-        customers: pa.Table,
         ids: pa.Table,
         nodes: pa.Table,
         guard: links.Guardrails,
-        retrain: bool,
+        matched: Future[pa.Table] | None,
     ) -> tuple[links.Linking, pa.Table | None]:
-        """One round per link rule, in priority order; the model's scored pairs too."""
+        """One round per link rule, in priority order; the model's scored pairs too
+        (`matched`: the model's pairs, being scored, when a rule is probabilistic)."""
         engine, threshold = self.engine, float(self.settings.match_threshold)
         state = links.Linking.start(engine, nodes, ids, self.settings.limits)
         pairs = None
         for rule in self.settings.priority:
             with self.timed(f"link_{rule}"):
                 if rule == "probabilistic":
-                    pairs = self._match(customers, retrain)
+                    assert matched is not None, "the model runs when a rule needs it"
+                    pairs = matched.result()
                     candidates = engine.query(
                         _PAIR_CANDIDATES + f" WHERE probability >= {threshold!r}",
                         {"pairs": pairs},
@@ -221,6 +234,10 @@ class Resolver:
     # --- steps ------------------------------------------------------------------------
 
     def _match(self, customers: pa.Table, retrain: bool) -> pa.Table:
+        with self.timed("model"):
+            return self._scored_pairs(customers, retrain)
+
+    def _scored_pairs(self, customers: pa.Table, retrain: bool) -> pa.Table:
         model: dict[str, Any] | None = None
         if not retrain:
             try:

@@ -126,7 +126,7 @@ def _lineage(wide: pa.Table, rules: Mapping[str, str]) -> pa.Array:
     ordinal = {name: i for i, (name, _) in enumerate(TRAITS)}
     rows, order, keys, providers, source_ids, rule_names = [], [], [], [], [], []
     for group in traits.GROUPS:
-        provider, source_id = traits.lineage_columns(group)
+        provider, source_id = (_column(wide, c, pa.string()) for c in traits.lineage_columns(group))
         for trait in group.traits:
             present = pc.indices_nonzero(pc.is_valid(wide.column(trait))).cast(pa.int64())
             n = len(present)
@@ -134,8 +134,8 @@ def _lineage(wide: pa.Table, rules: Mapping[str, str]) -> pa.Array:
             order.append(pa.repeat(pa.scalar(ordinal[trait], pa.int64()), n))
             keys.append(pa.repeat(pa.scalar(trait, pa.string()), n))
             rule_names.append(pa.repeat(pa.scalar(rules[group.name], pa.string()), n))
-            providers.append(_column(wide, provider, pa.string()).take(present))
-            source_ids.append(_column(wide, source_id, pa.string()).take(present))
+            providers.append(provider.take(present))
+            source_ids.append(source_id.take(present))
     items = pa.StructArray.from_arrays(
         [pa.concat_arrays(providers), pa.concat_arrays(source_ids), pa.concat_arrays(rule_names)],
         fields=list(LINEAGE),

