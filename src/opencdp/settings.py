@@ -8,6 +8,7 @@ variables (`OPENCDP_` prefix, `__` between nested fields: `OPENCDP_DATABASE__URL
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,6 +34,7 @@ from opencdp.names import check_name
 
 CONFIG_FILE = "opencdp.yaml"
 DEFAULT_ROOT = Path("cdp-data")
+_INDEX_PREFIX = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 class _Section(BaseModel):
@@ -168,6 +170,56 @@ class CollectSettings(_Section):
     batch_max_seconds: float = Field(default=300, gt=0)
 
 
+class SearchSettings(_Section):
+    """The profile search index: Tantivy in the data root (nothing to run), or an
+    OpenSearch cluster with one index alias per tenant, `{index_prefix}-profiles-{tenant}`."""
+
+    backend: Literal["tantivy", "opensearch"] = "tantivy"
+    # opensearch: the cluster's URL, e.g. https://search.internal:9200. It may carry
+    # user:password@, but a password belongs in the environment:
+    # OPENCDP_SERVE__SEARCH__USERNAME and OPENCDP_SERVE__SEARCH__PASSWORD.
+    url: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    # Several installations can share a cluster under different prefixes.
+    index_prefix: str = "opencdp"
+    verify_certs: bool = True
+    ca_certs: Path | None = None  # a CA bundle, for a cluster with a private authority
+    timeout_seconds: float = Field(default=30, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: SecretStr | None) -> SecretStr | None:
+        from urllib.parse import urlsplit
+
+        if url is not None:
+            try:  # .port raises ValueError for a port that is not a number
+                parts = urlsplit(url.get_secret_value())
+                valid = parts.scheme in {"http", "https"} and bool(parts.hostname)
+                valid = valid and parts.port != 0
+            except ValueError:
+                valid = False
+            if not valid:  # the URL is not repeated: it may hold a password
+                raise ValueError("serve.search.url must be an http:// or https:// URL")
+        return url
+
+    @field_validator("index_prefix")
+    @classmethod
+    def _index_name(cls, prefix: str) -> str:
+        if not _INDEX_PREFIX.fullmatch(prefix):
+            raise ValueError(
+                "serve.search.index_prefix uses a-z, 0-9, - and _, starts with a letter or a "
+                "digit, at most 64 chars (OpenSearch index names are lower case)"
+            )
+        return prefix
+
+    @model_validator(mode="after")
+    def _backend_needs(self) -> SearchSettings:
+        if self.backend == "opensearch" and self.url is None:
+            raise ValueError("the opensearch search backend needs serve.search.url")
+        return self
+
+
 class ServeSettings(_Section):
     """The serving API (`opencdp serve`) and what feeds it (`opencdp load`)."""
 
@@ -181,6 +233,7 @@ class ServeSettings(_Section):
     pool_size: int = Field(default=8, ge=1)
     # Profile accesses are buffered and written to the audit log at least this often.
     audit_flush_seconds: float = Field(default=1, gt=0)
+    search: SearchSettings = SearchSettings()
 
 
 class AlertSettings(_Section):

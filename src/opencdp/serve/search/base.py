@@ -17,7 +17,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+import pyarrow.compute as pc
+
 from opencdp.errors import QueryError, TerminalError, TransientError
+from opencdp.serve.search.documents import PROFILE_ID
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -39,6 +42,11 @@ class SearchIndexUnavailableError(TransientError):
 class SearchRebuildNeededError(TerminalError):
     """The index cannot take an incremental sync (missing, or written in an older format):
     sync it with `full=True` and every profile."""
+
+
+class SearchBackendError(TerminalError):
+    """The search server refused a request or a document for a reason retrying cannot
+    change: credentials, permissions, or a request it does not accept."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,5 +98,22 @@ class ProfileSearch(Protocol):
         ...
 
     def close(self) -> None:
-        """Let go of the index's files and memory."""
+        """Let go of the index's files, memory and connections."""
         ...
+
+
+def check_delta(upserted: pa.Table, deleted: Sequence[str], snapshot_id: int) -> list[str]:
+    """The upserted profile ids of a sync's delta; a delta no index can take raises
+    ValueError or TypeError before anything is written."""
+    if isinstance(snapshot_id, bool) or not isinstance(snapshot_id, int):
+        raise TypeError(f"snapshot_id must be an int, got {snapshot_id!r}")
+    if PROFILE_ID not in upserted.column_names:
+        raise ValueError(f"the upserted profiles have no {PROFILE_ID} column")
+    column = upserted.column(PROFILE_ID)
+    if column.null_count:
+        raise ValueError(f"{column.null_count} upserted profiles have no {PROFILE_ID}")
+    if pc.count_distinct(column).as_py() != len(column):
+        raise ValueError(f"the upserted profiles repeat a {PROFILE_ID}")
+    if any(not isinstance(d, str) for d in deleted):
+        raise TypeError("deleted profile ids must be strings")
+    return [str(v) for v in column.to_pylist()]

@@ -137,6 +137,14 @@ def check_paging(limit: int, offset: int) -> None:
         )
 
 
+def plan_page(
+    q: str, filters: Mapping[str, str] | None, *, limit: int, offset: int, default_country: str
+) -> SearchPlan:
+    """The plan of one page of results: the paging is checked first, then `plan_search`."""
+    check_paging(limit, offset)
+    return plan_search(q, filters or {}, default_country=default_country)
+
+
 def plan_search(q: str, filters: Mapping[str, str], *, default_country: str) -> SearchPlan:
     """The plan for text `q` and trait `filters`; bad filters raise `SearchError`. Any text
     is accepted: what is not a word is ignored."""

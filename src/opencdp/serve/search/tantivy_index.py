@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import tantivy
 
 from opencdp.logs import get_logger
@@ -44,6 +43,7 @@ from opencdp.serve.search.base import (
     SearchIndexUnavailableError,
     SearchPage,
     SearchRebuildNeededError,
+    check_delta,
 )
 from opencdp.serve.search.documents import (
     FILTERS,
@@ -58,8 +58,7 @@ from opencdp.serve.search.query import (
     Match,
     SearchPlan,
     TermFilter,
-    check_paging,
-    plan_search,
+    plan_page,
 )
 
 log = get_logger(__name__)
@@ -141,8 +140,9 @@ class TantivyProfileSearch:
         limit: int = 20,
         offset: int = 0,
     ) -> SearchPage:
-        check_paging(limit, offset)
-        plan = plan_search(q, filters or {}, default_country=self.default_country)
+        plan = plan_page(
+            q, filters, limit=limit, offset=offset, default_country=self.default_country
+        )
         if plan.matches_nothing:
             return EMPTY_PAGE
         reader = self._current()
@@ -240,7 +240,7 @@ class TantivyProfileSearch:
     def sync(
         self, upserted: pa.Table, deleted: Sequence[str], *, full: bool, snapshot_id: int
     ) -> None:
-        ids = _check_delta(upserted, deleted, snapshot_id)
+        ids = check_delta(upserted, deleted, snapshot_id)
         started = time.monotonic()
         with self._writer_lock():
             previous = self.pointer()
@@ -414,22 +414,6 @@ def _filter(term: TermFilter, schema: tantivy.Schema) -> tantivy.Query:
     else:
         query = Query.term_set_query(schema, term.field, list(term.values))
     return Query.const_score_query(query, 0.0)
-
-
-def _check_delta(upserted: pa.Table, deleted: Sequence[str], snapshot_id: int) -> list[str]:
-    """The upserted profile ids; a delta the index cannot take raises ValueError."""
-    if isinstance(snapshot_id, bool) or not isinstance(snapshot_id, int):
-        raise TypeError(f"snapshot_id must be an int, got {snapshot_id!r}")
-    if PROFILE_ID not in upserted.column_names:
-        raise ValueError(f"the upserted profiles have no {PROFILE_ID} column")
-    column = upserted.column(PROFILE_ID)
-    if column.null_count:
-        raise ValueError(f"{column.null_count} upserted profiles have no {PROFILE_ID}")
-    if pc.count_distinct(column).as_py() != len(column):
-        raise ValueError(f"the upserted profiles repeat a {PROFILE_ID}")
-    if any(not isinstance(d, str) for d in deleted):
-        raise TypeError("deleted profile ids must be strings")
-    return [str(v) for v in column.to_pylist()]
 
 
 def _add(writer: tantivy.IndexWriter, table: pa.Table) -> None:
