@@ -7,7 +7,7 @@ the embedded server; `ensure_tenant` gives a tenant its schema `t_<tenant>`.
 
 from opencdp.db.database import Connection, Database, database_errors
 from opencdp.db.embedded import EmbeddedServer, embedded_pgdata
-from opencdp.db.migrate import apply_migrations, ensure_tenant, migrate_control
+from opencdp.db.migrate import apply_migrations, ensure_tenant, migrate_control, register_tenant
 from opencdp.db.plan import Migration, read_migrations
 from opencdp.db.schemas import CONTROL_SCHEMA, tenant_schema
 from opencdp.db.status import DatabaseStatus, SchemaStatus, database_status, registered_tenants
@@ -27,6 +27,7 @@ __all__ = [
     "ensure_tenant",
     "migrate_control",
     "read_migrations",
+    "register_tenant",
     "registered_tenants",
     "tenant_schema",
 ]

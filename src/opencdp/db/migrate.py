@@ -52,15 +52,22 @@ def ensure_tenant(db: Database, tenant: str) -> list[Migration]:
     with db.connect() as conn:
         _migrate(conn, CONTROL_SCHEMA, control_migrations())
         applied = _migrate(conn, schema, tenant_migrations())
-        with _failures(f"registering tenant {tenant}"), conn.transaction():
-            conn.execute(
-                sql.SQL(
-                    "INSERT INTO {} (name, schema_name) VALUES (%s, %s) "
-                    "ON CONFLICT (name) DO NOTHING"
-                ).format(sql.Identifier(CONTROL_SCHEMA, "tenants")),
-                (tenant, schema),
-            )
+        register_tenant(conn, tenant)
     return applied
+
+
+def register_tenant(conn: Connection, tenant: str) -> None:
+    """Record the tenant and its schema in the control schema; a no-op when it is there,
+    also when another process registers it at the same moment."""
+    with _failures(f"registering tenant {tenant}"), conn.transaction():
+        # No conflict target: a race can surface on either unique column (name or
+        # schema_name, one derived from the other), and both mean "registered already".
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (name, schema_name) VALUES (%s, %s) ON CONFLICT DO NOTHING"
+            ).format(sql.Identifier(CONTROL_SCHEMA, "tenants")),
+            (tenant, tenant_schema(tenant)),
+        )
 
 
 def _migrate(conn: Connection, schema: str, migrations: Sequence[Migration]) -> list[Migration]:
