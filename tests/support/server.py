@@ -42,12 +42,12 @@ class Faults:
     fail_every: int = 0  # every Nth request answers 503
 
 
-class ProviderServer(ABC):
-    def __init__(self, faults: Faults | None = None) -> None:
-        self.faults = faults or Faults()
-        self.log: list[Logged] = []
-        self.lock = threading.Lock()
-        self._http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+class LocalServer:
+    """A threaded HTTP server on a free port of 127.0.0.1, serving in a thread of its own
+    while used as a context manager."""
+
+    def __init__(self, handler: type[http.server.BaseHTTPRequestHandler]) -> None:
+        self._http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(
             target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -68,6 +68,14 @@ class ProviderServer(ABC):
     ) -> None:
         self._http.shutdown()
         self._http.server_close()
+
+
+class ProviderServer(LocalServer, ABC):
+    def __init__(self, faults: Faults | None = None) -> None:
+        self.faults = faults or Faults()
+        self.log: list[Logged] = []
+        self.lock = threading.Lock()
+        super().__init__(_handler(self))
 
     def statuses(self) -> list[int]:
         return [entry.status for entry in self.log]

@@ -52,8 +52,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.support.opensearch import dsl
@@ -68,6 +67,7 @@ from tests.support.opensearch.cluster import (
     not_modeled,
     parse_settings,
 )
+from tests.support.server import LocalServer
 
 Answer = tuple[int, Json | None]
 _SHARDS = {"total": 1, "successful": 1, "failed": 0}
@@ -100,34 +100,14 @@ class Request:
     authorization: str | None
 
 
-class OpenSearchServer:
+class OpenSearchServer(LocalServer):
     def __init__(self) -> None:
         self.indices: dict[str, Index] = {}
         self.faults = Faults()
         self.after: Callable[[str], None] | None = None
         self.log: list[Request] = []
         self.lock = threading.Lock()
-        self._http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._thread = threading.Thread(
-            target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._http.server_port}"
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._http.shutdown()
-        self._http.server_close()
+        super().__init__(_handler(self))
 
     # --- what tests look at --------------------------------------------------------------
 
