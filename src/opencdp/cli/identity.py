@@ -22,6 +22,8 @@ TenantOption = Annotated[str, typer.Option(help="Tenant.")]
 
 
 def print_resolution(report: ResolveReport, console: Console) -> None:
+    from opencdp.identity.resolve import MODEL_STAGE
+
     console.print(
         f"identity {report.run_id}: {report.records:,} customer records and "
         f"{report.devices:,} devices -> {report.profiles:,} profiles "
@@ -34,8 +36,12 @@ def print_resolution(report: ResolveReport, console: Console) -> None:
         f"merges {report.merges:,}, splits {report.splits:,}"
         + (", model trained" if report.model_trained else "")
     )
-    stages = ", ".join(f"{name} {s:.1f} s" for name, s in report.seconds.items())
+    stages = ", ".join(
+        f"{name} {s:.1f} s" for name, s in report.seconds.items() if name != MODEL_STAGE
+    )
     console.print(f"time: {stages}")
+    if MODEL_STAGE in report.seconds:
+        console.print(f"  the model: {report.seconds[MODEL_STAGE]:.1f} s, alongside the rules")
 
 
 def register(app: typer.Typer) -> None:

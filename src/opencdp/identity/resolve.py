@@ -8,6 +8,8 @@ profile ids on customers, orders and events.
 
 The graph is resolved whole every run (linking is not local: one new record can join two
 old profiles); what stays from run to run is each node's profile id and the trained model.
+The model needs only the customer records, so it trains and scores them in a thread while
+the identifier rules link; its pairs join the last, probabilistic round.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ from opencdp.transform.model import CUSTOMERS, EVENTS, ORDERS
 from opencdp.transform.model import TABLES as TABLES_BY_NAME
 
 Say = Callable[[str], None]
+# The stage timed apart from the others: the model trains and scores in a thread of its own
+# while the identifier rules link (ResolveReport.seconds).
+MODEL_STAGE = "model"
 
 
 @dataclass
@@ -234,7 +239,7 @@ class Resolver:
     # --- steps ------------------------------------------------------------------------
 
     def _match(self, customers: pa.Table, retrain: bool) -> pa.Table:
-        with self.timed("model"):
+        with self.timed(MODEL_STAGE):
             return self._scored_pairs(customers, retrain)
 
     def _scored_pairs(self, customers: pa.Table, retrain: bool) -> pa.Table:
