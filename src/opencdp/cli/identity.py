@@ -22,7 +22,7 @@ TenantOption = Annotated[str, typer.Option(help="Tenant.")]
 
 
 def print_resolution(report: ResolveReport, console: Console) -> None:
-    from opencdp.identity.resolve import MODEL_STAGE
+    from opencdp.identity.resolve import BACKGROUND_STAGES
 
     console.print(
         f"identity {report.run_id}: {report.records:,} customer records and "
@@ -36,12 +36,16 @@ def print_resolution(report: ResolveReport, console: Console) -> None:
         f"merges {report.merges:,}, splits {report.splits:,}"
         + (", model trained" if report.model_trained else "")
     )
-    stages = ", ".join(
-        f"{name} {s:.1f} s" for name, s in report.seconds.items() if name != MODEL_STAGE
-    )
-    console.print(f"time: {stages}")
-    if MODEL_STAGE in report.seconds:
-        console.print(f"  the model: {report.seconds[MODEL_STAGE]:.1f} s, alongside the rules")
+
+    def stages(background: bool) -> str:
+        return ", ".join(
+            f"{name} {s:.1f} s"
+            for name, s in report.seconds.items()
+            if (name in BACKGROUND_STAGES) == background
+        )
+
+    console.print(f"time: {stages(background=False)}")
+    console.print(f"  alongside: {stages(background=True)}")
 
 
 def register(app: typer.Typer) -> None:

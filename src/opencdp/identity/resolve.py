@@ -9,7 +9,8 @@ profile ids on customers, orders and events.
 The graph is resolved whole every run (linking is not local: one new record can join two
 old profiles); what stays from run to run is each node's profile id and the trained model.
 The model needs only the customer records, so it trains and scores them in a thread while
-the identifier rules link; its pairs join the last, probabilistic round.
+the identifier rules link (its pairs join the last, probabilistic round); the restamped
+curated rows are committed in that thread too, while the traits are chosen.
 """
 
 from __future__ import annotations
@@ -53,9 +54,12 @@ from opencdp.transform.model import CUSTOMERS, EVENTS, ORDERS
 from opencdp.transform.model import TABLES as TABLES_BY_NAME
 
 Say = Callable[[str], None]
-# The stage timed apart from the others: the model trains and scores in a thread of its own
-# while the identifier rules link (ResolveReport.seconds).
+# Stages that run in a thread of their own, alongside the others (ResolveReport.seconds):
+# the model trains and scores while the identifier rules link, and the restamped curated
+# rows are committed while the traits are chosen.
 MODEL_STAGE = "model"
+RESTAMP_STAGE = "restamp"
+BACKGROUND_STAGES = (MODEL_STAGE, RESTAMP_STAGE)
 
 
 @dataclass
@@ -121,56 +125,56 @@ class Resolver:
             blocked_values=rules.blocked_table(),
             apart=rules.apart_table(),
         )
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="identity-model") as pool:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="identity") as background:
             # The model needs only the customer records: it scores them while the
             # identifier rounds run (Splink leaves part of the cores idle between its many
             # small queries; the rounds fill them).
             matched = (
-                pool.submit(self._match, tables["customers"], retrain)
+                background.submit(self._match, tables["customers"], retrain)
                 if "probabilistic" in self.settings.priority
                 else None
             )
             with self.timed("identifiers"):
                 ids, nodes = self._identifiers(tables["customers"], tables["events"])
             state, pairs = self._link(ids, nodes, guard, matched)
-        with self.timed("profile_ids"):
-            accepted = self._links(state, pairs)
-            assignment = assign_ids(
-                self.engine, state.groups, previous, retired, accepted, guard.apart
-            )
-            members = assignment.members
-            identities = self._identities(ids, members, state, accepted, guard.blocked_values)
-        with self.timed("stamp"):
-            stamped = {
-                name: attribute.stamp(self.engine, TABLES_BY_NAME[name], rows, members, identities)
-                for name, rows in tables.items()
-            }
-        with self.timed("traits"):
-            final = {name: rows.drop_columns(["_previous"]) for name, rows in stamped.items()}
-            profiles = build_profiles(
-                self.engine,
-                members,
-                final["customers"],
-                final["orders"],
-                final["events"],
-                self.settings,
-                self.now,
-            )
-            link_rows = self._link_rows(accepted, pairs, members)
-        self._count(profiles, identities, link_rows, assignment.changes)
-        with self.timed("write"):
-            for name, rows in stamped.items():
-                model = TABLES_BY_NAME[name]
-                lake = self._table(name, model.schema, model.partition)
-                self.report.restamped[name] = attribute.rewrite(
-                    self.engine, model, lake, rows, self.report.run_id
+            with self.timed("profile_ids"):
+                accepted = self._links(state, pairs)
+                assignment = assign_ids(
+                    self.engine, state.groups, previous, retired, accepted, guard.apart
                 )
-            self._replace("identities", identities, IDENTITIES)
-            self._replace("profiles", profiles, PROFILES)
-            self._replace("identity_links", link_rows, IDENTITY_LINKS)
-            self._append_merges(assignment.changes)
-            # Last: the state the next run keeps its ids from.
-            self._replace("profile_members", self._members(members), PROFILE_MEMBERS)
+                members = assignment.members
+                identities = self._identities(ids, members, state, accepted, guard.blocked_values)
+            with self.timed("stamp"):
+                stamped = {
+                    name: attribute.stamp(
+                        self.engine, TABLES_BY_NAME[name], rows, members, identities
+                    )
+                    for name, rows in tables.items()
+                }
+            # The restamped rows go back to the lake while the traits are chosen (Parquet
+            # encoding uses the core the single-threaded Arrow steps leave idle).
+            restamped = background.submit(self._restamp, stamped)
+            with self.timed("traits"):
+                final = {name: rows.drop_columns(["_previous"]) for name, rows in stamped.items()}
+                profiles = build_profiles(
+                    self.engine,
+                    members,
+                    final["customers"],
+                    final["orders"],
+                    final["events"],
+                    self.settings,
+                    self.now,
+                )
+                link_rows = self._link_rows(accepted, pairs, members)
+            self._count(profiles, identities, link_rows, assignment.changes)
+            with self.timed("write"):
+                restamped.result()
+                self._replace("identities", identities, IDENTITIES)
+                self._replace("profiles", profiles, PROFILES)
+                self._replace("identity_links", link_rows, IDENTITY_LINKS)
+                self._append_merges(assignment.changes)
+                # Last: the state the next run keeps its ids from.
+                self._replace("profile_members", self._members(members), PROFILE_MEMBERS)
         return self.report
 
     def _identifiers(self, customers: pa.Table, events: pa.Table) -> tuple[pa.Table, pa.Table]:
@@ -241,6 +245,16 @@ class Resolver:
     def _match(self, customers: pa.Table, retrain: bool) -> pa.Table:
         with self.timed(MODEL_STAGE):
             return self._scored_pairs(customers, retrain)
+
+    def _restamp(self, stamped: dict[str, pa.Table]) -> None:
+        """Commit the partitions of customers, orders and events whose profile ids changed."""
+        with self.timed(RESTAMP_STAGE):
+            for name, rows in stamped.items():
+                model = TABLES_BY_NAME[name]
+                lake = self._table(name, model.schema, model.partition)
+                self.report.restamped[name] = attribute.rewrite(
+                    self.engine, model, lake, rows, self.report.run_id
+                )
 
     def _scored_pairs(self, customers: pa.Table, retrain: bool) -> pa.Table:
         model: dict[str, Any] | None = None
