@@ -17,7 +17,7 @@ import pyarrow as pa
 from psycopg import sql
 
 from opencdp.errors import ConfigError
-from opencdp.identity.model import IDENTITIES, PROFILES
+from opencdp.identity.model import IDENTITIES, PROFILE_MERGES, PROFILES
 from opencdp.transform.model import TABLES
 
 
@@ -195,6 +195,13 @@ SERVED: dict[str, ServedTable] = {
         ),
         ServedTable("identities", IDENTITIES, ("id_type", "id_value"), indexes=(_BY_PROFILE,)),
         ServedTable("profiles", PROFILES, ("profile_id",)),
+        # Where a merged-away profile id went: the API redirects to the profile that lives on.
+        ServedTable(
+            "profile_merges",
+            PROFILE_MERGES,
+            ("run_id", "kind", "profile_id", "other_profile_id"),
+            indexes=(Index("by_other", ("other_profile_id",)),),
+        ),
     )
 }
 

@@ -92,10 +92,15 @@ def _acme(settings: Settings) -> None:
     ])  # fmt: skip
 
 
-def _globex(settings: Settings) -> None:
+def _globex(settings: Settings, *, bridged: bool = False) -> None:
+    """globex's customers; `bridged` adds a record with the email of one and the phone of
+    the other, so that a resolution merges their profiles."""
+    bridge = [customer("crm", "9", email="john.smith@gmail.com", phone="+14155550199")]
     write(settings, GLOBEX, "customers", [
         customer("shopify", "101", email="john.smith@gmail.com", first_name="Other",
                  last_name="Tenant"),
+        customer("shopify", "102", email="other.person@example.com", phone="+14155550199"),
+        *(bridge if bridged else []),
     ])  # fmt: skip
 
 
@@ -116,6 +121,9 @@ def served(postgres_admin: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
             resolve(settings, tenant, engine)
             ensure_tenant(db, tenant)
             refresh_tenant(settings, tenant)
+        _globex(settings, bridged=True)
+        resolve(settings, GLOBEX, engine)
+        refresh_tenant(settings, GLOBEX)
     tokens = {
         "reader": create_key(db, ACME, "reader", ["profiles:read", "events:read"])[1],
         "profiles_only": create_key(db, ACME, "profiles", ["profiles:read"])[1],
@@ -382,6 +390,38 @@ def test_every_endpoint_refuses_a_missing_or_bad_key(served: Served) -> None:
     wrong_secret = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
     served.tokens["wrong_secret"] = wrong_secret
     problem(served.get(f"/v1/profiles/{john}", "wrong_secret"), 401, "invalid-key")
+
+
+def _merge_in_globex(served: Served) -> tuple[str, str]:
+    """(the profile that lives on, the one merged into it) of globex's merge."""
+    with psycopg.connect(served.admin, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT profile_id, other_profile_id FROM t_globex.profile_merges WHERE kind = 'merge'"
+        ).fetchone()
+    assert row is not None, "the bridging record merged two profiles"
+    return str(row[0]), str(row[1])
+
+
+def test_a_merged_away_profile_redirects_to_the_one_that_absorbed_it(served: Served) -> None:
+    survivor, merged = _merge_in_globex(served)
+    assert served.get(f"/v1/profiles/{survivor}", "globex").status_code == 200
+    moved = served.get(f"/v1/profiles/{merged}", "globex")  # requests follows the redirect
+    assert moved.status_code == 200
+    assert moved.json()["profile_id"] == survivor
+    assert [r.status_code for r in moved.history] == [308]
+
+    headers = {"Authorization": f"Bearer {served.tokens['globex']}"}
+    once = requests.get(f"{served.url}/v1/profiles/{merged}/events?limit=5&type=track",
+                        headers=headers, allow_redirects=False, timeout=30)  # fmt: skip
+    body = problem(once, 308, "profile-merged")
+    assert body["merged_into"] == survivor
+    assert once.headers["location"] == f"/v1/profiles/{survivor}/events?limit=5&type=track"
+
+
+def test_a_merge_in_another_tenant_is_not_followed(served: Served) -> None:
+    _survivor, merged = _merge_in_globex(served)
+    problem(served.get(f"/v1/profiles/{merged}"), 404, "profile-not-found")
+    problem(served.get(f"/v1/profiles/{merged}/orders"), 404, "profile-not-found")
 
 
 def test_scopes(served: Served) -> None:

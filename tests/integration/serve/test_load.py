@@ -208,10 +208,14 @@ def test_every_kind_of_value_round_trips_exactly(s: Settings, database: Database
          "total_revenue": Decimal("10.5000"), "created_at": T},
         {"profile_id": "p_2", "external_ids": [], "trait_lineage": None, "sources": []},
     ])  # fmt: skip
+    write_identity(s, "profile_merges", [
+        {"run_id": "identity-1", "changed_at": T, "kind": "merge", "profile_id": "p_1",
+         "other_profile_id": "p_9", "nodes": 2, "reason": "email a@x.com"},
+    ])  # fmt: skip
     report, _ = load(s)
     assert modes(report) == {
         "customers": "full", "orders": "full", "order_items": "skipped", "products": "skipped",
-        "events": "full", "identities": "full", "profiles": "full",
+        "events": "full", "identities": "full", "profiles": "full", "profile_merges": "full",
     }  # fmt: skip
     assert report.tables["customers"].rows_upserted == len(TRICKY) + 1
     assert_mirrors(s, database, "customers", "events", "orders", "identities", "profiles")
@@ -425,7 +429,7 @@ def test_historic_rebuilds_checks_and_swaps(s: Settings, database: Database) -> 
     assert modes(report) == {
         "customers": "historic", "orders": "skipped", "order_items": "skipped",
         "products": "skipped", "events": "historic", "identities": "skipped",
-        "profiles": "skipped",
+        "profiles": "skipped", "profile_merges": "skipped",
     }  # fmt: skip
     customers = report.tables["customers"]
     assert (customers.rows_upserted, customers.rows_deleted) == (2, 1)  # crm 2 went

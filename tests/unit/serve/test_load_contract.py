@@ -43,6 +43,7 @@ def test_a_type_without_a_mapping_is_refused() -> None:
 def test_the_served_tables_and_their_keys() -> None:
     assert list(SERVED) == [
         "customers", "orders", "order_items", "products", "events", "identities", "profiles",
+        "profile_merges",
     ]  # fmt: skip
     assert SERVED["customers"].key == ("provider", "source_id")
     assert SERVED["order_items"].key == ("provider", "order_id", "line_id")
@@ -50,6 +51,7 @@ def test_the_served_tables_and_their_keys() -> None:
     assert SERVED["identities"].key == ("id_type", "id_value")
     assert SERVED["profiles"].key == ("profile_id",)
     assert SERVED["profiles"].schema == PROFILES
+    assert SERVED["profile_merges"].key == ("run_id", "kind", "profile_id", "other_profile_id")
 
 
 @pytest.mark.parametrize("table", list(SERVED.values()), ids=list(SERVED))

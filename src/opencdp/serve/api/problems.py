@@ -22,6 +22,7 @@ log = get_logger(__name__)
 
 PROBLEM_TYPE = "https://opencdp.dev/problems/"
 _TITLES = {
+    308: "Permanent redirect",
     400: "Bad request",
     401: "Unauthorized",
     403: "Forbidden",

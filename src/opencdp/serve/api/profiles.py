@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, LiteralString
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from psycopg import AsyncConnection
 
@@ -27,7 +27,8 @@ PROFILE_ID = re.compile(r"^p_[0-9a-f]{24}$")
 EVENT_TYPES = ("track", "page", "screen", "identify", "group", "alias", "webhook", "campaign")
 MAX_PAGE = 500
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"description": "no such profile for this key's tenant"}
+    308: {"description": "the profile was merged into another: `Location` names it"},
+    404: {"description": "no such profile for this key's tenant"},
 }
 
 
@@ -40,8 +41,23 @@ def _check_profile_id(profile_id: str) -> None:
         )
 
 
-def _not_found(profile_id: str) -> ApiError:
-    return ApiError(404, "profile-not-found", f"no profile {profile_id} in this tenant")
+async def _not_found(
+    conn: AsyncConnection[tuple[Any, ...]], profile_id: str, path: str = ""
+) -> ApiError:
+    """404, or a permanent redirect to the profile a merge absorbed `profile_id` into (the
+    same `path` under it: its events or orders). A chain of merges is followed one
+    redirect at a time."""
+    row = await (await conn.execute(queries.MERGED_INTO, (profile_id,))).fetchone()
+    if row is None:
+        return ApiError(404, "profile-not-found", f"no profile {profile_id} in this tenant")
+    survivor = str(row[0])
+    return ApiError(
+        308,
+        "profile-merged",
+        f"profile {profile_id} was merged into {survivor}",
+        headers={"Location": f"{router.prefix}/{survivor}{path}"},
+        merged_into=survivor,
+    )
 
 
 @router.get(
@@ -133,8 +149,8 @@ async def get_profile(state: State, principal: ProfilesReader, profile_id: str) 
     services = await state.tenant(principal.tenant)
     async with services.pool.connection() as conn:
         row = await (await conn.execute(queries.PROFILE, (profile_id,))).fetchone()
-    if row is None:
-        raise _not_found(profile_id)
+        if row is None:
+            raise await _not_found(conn, profile_id)
     services.audit.record(principal.key_id, "profile.read", profile_id, None)
     return raw_json(str(row[0]))
 
@@ -147,6 +163,7 @@ async def get_profile(state: State, principal: ProfilesReader, profile_id: str) 
 )
 async def events(
     state: State,
+    request: Request,
     principal: EventsReader,
     profile_id: str,
     type: Annotated[list[Literal[EVENT_TYPES]] | None, Query()] = None,  # type: ignore[valid-type]
@@ -165,8 +182,8 @@ async def events(
         "until": _aware(until),
     }
     return await _timeline(
-        state, principal, profile_id, queries.EVENTS, filters, ("after_id",), limit, cursor,
-        "profile.events",
+        state, request, principal, profile_id, queries.EVENTS, filters, ("after_id",),
+        limit, cursor, "profile.events",
     )  # fmt: skip
 
 
@@ -178,6 +195,7 @@ async def events(
 )
 async def orders(
     state: State,
+    request: Request,
     principal: EventsReader,
     profile_id: str,
     status: Annotated[str | None, Query(max_length=50)] = None,
@@ -189,13 +207,14 @@ async def orders(
     """Filter by `status` and creation time; pass `next_cursor` back as `cursor`."""
     filters = {"status": status, "since": _aware(since), "until": _aware(until)}
     return await _timeline(
-        state, principal, profile_id, queries.ORDERS, filters, ("after_provider", "after_id"),
-        limit, cursor, "profile.orders",
+        state, request, principal, profile_id, queries.ORDERS, filters,
+        ("after_provider", "after_id"), limit, cursor, "profile.orders",
     )  # fmt: skip
 
 
 async def _timeline(
     state: ApiState,
+    request: Request,
     principal: Principal,
     profile_id: str,
     query: LiteralString,
@@ -225,7 +244,7 @@ async def _timeline(
     async with services.pool.connection() as conn:
         rows = await (await conn.execute(query, params)).fetchall()
         if not rows and cursor is None:
-            await _must_exist(conn, profile_id)
+            await _must_exist(conn, profile_id, request)
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor(rows[-1][0], *rows[-1][1:-1]) if more else None
@@ -233,9 +252,13 @@ async def _timeline(
     return page([str(r[-1]) for r in rows], next_cursor=next_cursor)
 
 
-async def _must_exist(conn: AsyncConnection[tuple[Any, ...]], profile_id: str) -> None:
+async def _must_exist(
+    conn: AsyncConnection[tuple[Any, ...]], profile_id: str, request: Request
+) -> None:
     if await (await conn.execute(queries.PROFILE_EXISTS, (profile_id,))).fetchone() is None:
-        raise _not_found(profile_id)
+        timeline = request.url.path.rsplit("/", 1)[-1]
+        query = f"?{request.url.query}" if request.url.query else ""
+        raise await _not_found(conn, profile_id, f"/{timeline}{query}")
 
 
 def _aware(at: datetime | None) -> datetime | None:

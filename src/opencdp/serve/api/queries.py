@@ -62,6 +62,13 @@ WHERE i.id_type = %s AND i.id_value = %s
 
 PROFILE_EXISTS: LiteralString = "SELECT 1 FROM profiles WHERE profile_id = %s"
 
+# The profile a merged-away id went into: the latest merge that absorbed it.
+MERGED_INTO: LiteralString = """
+SELECT profile_id FROM profile_merges
+WHERE kind = 'merge' AND other_profile_id = %s
+ORDER BY changed_at DESC LIMIT 1
+"""
+
 # A page of a profile's events, newest first; the filters are optional (NULL: any).
 EVENTS: LiteralString = """
 SELECT e.timestamp, e.event_id, jsonb_build_object(
