@@ -11,6 +11,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -190,8 +191,6 @@ class SearchSettings(_Section):
     @field_validator("url")
     @classmethod
     def _http_url(cls, url: SecretStr | None) -> SecretStr | None:
-        from urllib.parse import urlsplit
-
         if url is not None:
             try:  # .port raises ValueError for a port that is not a number
                 parts = urlsplit(url.get_secret_value())

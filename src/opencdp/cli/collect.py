@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from opencdp.cli.context import settings_of
+from opencdp.cli.context import HostOption, PortOption, WorkersOption, settings_of
 
 
 def register(app: typer.Typer) -> None:
@@ -20,9 +20,9 @@ def register(app: typer.Typer) -> None:
     @group.command("serve")
     def serve(
         ctx: typer.Context,
-        host: Annotated[str | None, typer.Option(help="Address (default: settings).")] = None,
-        port: Annotated[int | None, typer.Option(help="Port (default: settings).")] = None,
-        workers: Annotated[int | None, typer.Option(min=1, help="Worker processes.")] = None,
+        host: HostOption = None,
+        port: PortOption = None,
+        workers: WorkersOption = None,
         batcher: Annotated[
             bool, typer.Option(help="Also run the batcher (off when a separate one runs).")
         ] = True,

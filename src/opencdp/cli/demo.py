@@ -159,13 +159,12 @@ def identity_step(settings: Settings, console: Console) -> None:
 def serving_step(settings: Settings, console: Console) -> subprocess.Popen[bytes]:
     """Step 8: the curated tables into PostgreSQL and the search index, then the REST API
     with a fresh key; returns the running API."""
-    from opencdp.cli.load import print_load
+    from opencdp.cli.load import print_refresh
     from opencdp.demo_serve import lookup, serve_demo
 
     console.print("\n8. serving: curated tables -> PostgreSQL and the search index, REST API")
     demo, api = serve_demo(settings)
-    print_load(demo.refresh.load, console)
-    console.print(f"search index: {demo.refresh.search}")
+    print_refresh(demo.refresh, console)
     by_phone = lookup(demo, phone=demo.phone)
     console.print(
         f"the API at {demo.url} (OpenAPI: {demo.url}/docs) found profile {demo.profile_id} "

@@ -12,6 +12,7 @@ from opencdp.cli.context import settings_of
 
 if TYPE_CHECKING:
     from opencdp.serve.load import LoadReport
+    from opencdp.serve.refresh import RefreshReport
 
 
 def print_load(report: LoadReport, console: Console) -> None:
@@ -35,6 +36,12 @@ def print_load(report: LoadReport, console: Console) -> None:
     for name, t in report.tables.items():
         if t.notice:
             console.print(f"  {name}: {t.notice}")
+
+
+def print_refresh(report: RefreshReport, console: Console) -> None:
+    """A load and the search index sync that followed it."""
+    print_load(report.load, console)
+    console.print(f"search index: {report.search}")
 
 
 def register(app: typer.Typer) -> None:
@@ -67,5 +74,4 @@ def register(app: typer.Typer) -> None:
             settings, tenant, historic=historic, tables=table or None, progress=say
         )
         console = Console()
-        print_load(refreshed.load, console)
-        console.print(f"search index: {refreshed.search}")
+        print_refresh(refreshed, console)

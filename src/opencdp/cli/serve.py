@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from opencdp.cli.context import settings_of
+from opencdp.cli.context import HostOption, PortOption, WorkersOption, settings_of
 
 
 def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve(
         ctx: typer.Context,
-        host: Annotated[str | None, typer.Option(help="Address (default: settings).")] = None,
-        port: Annotated[int | None, typer.Option(help="Port (default: settings).")] = None,
-        workers: Annotated[int | None, typer.Option(min=1, help="Worker processes.")] = None,
+        host: HostOption = None,
+        port: PortOption = None,
+        workers: WorkersOption = None,
     ) -> None:
         """Serve the profile API (OpenAPI at /openapi.json, docs at /docs) until stopped.
 

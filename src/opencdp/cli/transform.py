@@ -77,7 +77,7 @@ def register(app: typer.Typer) -> None:
         files by default, or everything with --historic; then resolve identities and load
         what the API serves (with --historic, loaded afresh too). The runs are recorded."""
         from opencdp.cli.identity import print_resolution
-        from opencdp.cli.load import print_load
+        from opencdp.cli.load import print_refresh
         from opencdp.identity.resolve import ResolveReport
         from opencdp.pipeline import run_pipeline
         from opencdp.serve.refresh import RefreshReport
@@ -91,8 +91,7 @@ def register(app: typer.Typer) -> None:
             elif isinstance(step, ResolveReport):
                 print_resolution(step, console)
             elif isinstance(step, RefreshReport):
-                print_load(step.load, console)
-                console.print(f"search index: {step.search}")
+                print_refresh(step, console)
 
         run_pipeline(
             settings_of(ctx),

@@ -128,18 +128,17 @@ def wait_gone(database: Database, pid: int) -> None:
         time.sleep(0.1)
 
 
-def test_a_load_killed_mid_transaction_leaves_the_old_state(
-    s: Settings, database: Database
+def kill_when_blocked(
+    s: Settings, database: Database, done: str, before: dict[str, Any], *args: str
 ) -> None:
-    first_version(s)
-    before = state(database)
-    second_version(s)
+    """Run `opencdp load *args` until it has done `done` and waits on the load_state lock
+    held here; check that readers still see `before`; SIGKILL it; release the lock and
+    wait until its orphaned session ends."""
     with psycopg.connect(database.conninfo()) as holder:
         holder.execute(f"SELECT * FROM {SCHEMA}.load_state FOR UPDATE")
-        process = start_load(s, database)
+        process = start_load(s, database, *args)
         try:
-            pid = wait_until_blocked(database, process, WROTE_CUSTOMERS)
-            # Written, not committed: other sessions still read the old rows.
+            pid = wait_until_blocked(database, process, done)
             assert state(database) == before
             kill(process)
         finally:
@@ -147,6 +146,16 @@ def test_a_load_killed_mid_transaction_leaves_the_old_state(
                 process.kill()
         holder.rollback()  # the lock goes: the orphaned session finds its client gone
     wait_gone(database, pid)
+
+
+def test_a_load_killed_mid_transaction_leaves_the_old_state(
+    s: Settings, database: Database
+) -> None:
+    first_version(s)
+    before = state(database)
+    second_version(s)
+    # Written, not committed: other sessions still read the old rows.
+    kill_when_blocked(s, database, WROTE_CUSTOMERS, before)
     assert state(database) == before
     report = load_tenant(s, TENANT)
     assert report.tables["customers"].mode == "diff"
@@ -168,18 +177,8 @@ def test_a_historic_load_killed_before_its_swap_changes_nothing(
     first_version(s)
     before = state(database)
     second_version(s)
-    with psycopg.connect(database.conninfo()) as holder:
-        holder.execute(f"SELECT * FROM {SCHEMA}.load_state FOR UPDATE")
-        process = start_load(s, database, "--historic")
-        try:
-            pid = wait_until_blocked(database, process, CREATED_A_TABLE)
-            assert state(database) == before  # readers see the old tables, no __new one
-            kill(process)
-        finally:
-            if process.poll() is None:
-                process.kill()
-        holder.rollback()
-    wait_gone(database, pid)
+    # Readers see the old tables, no __new one.
+    kill_when_blocked(s, database, CREATED_A_TABLE, before, "--historic")
     assert state(database) == before
     report = load_tenant(s, TENANT, historic=True)
     assert report.tables["customers"].rows_upserted == 3

@@ -42,20 +42,21 @@ def _check_profile_id(profile_id: str) -> None:
 
 
 async def _not_found(
-    conn: AsyncConnection[tuple[Any, ...]], profile_id: str, path: str = ""
+    conn: AsyncConnection[tuple[Any, ...]], profile_id: str, request: Request
 ) -> ApiError:
-    """404, or a permanent redirect to the profile a merge absorbed `profile_id` into (the
-    same `path` under it: its events or orders). A chain of merges is followed one
-    redirect at a time."""
+    """404, or a permanent redirect to the same URL with the id of the profile a merge
+    absorbed `profile_id` into. A chain of merges is followed one redirect at a time."""
     row = await (await conn.execute(queries.MERGED_INTO, (profile_id,))).fetchone()
     if row is None:
         return ApiError(404, "profile-not-found", f"no profile {profile_id} in this tenant")
     survivor = str(row[0])
+    moved = request.url.path.replace(f"/{profile_id}", f"/{survivor}", 1)
+    query = f"?{request.url.query}" if request.url.query else ""
     return ApiError(
         308,
         "profile-merged",
         f"profile {profile_id} was merged into {survivor}",
-        headers={"Location": f"{router.prefix}/{survivor}{path}"},
+        headers={"Location": moved + query},
         merged_into=survivor,
     )
 
@@ -144,13 +145,15 @@ def _identifier(
     responses=_NOT_FOUND,
     summary="One profile: traits with lineage, identities, consent, computed traits",
 )
-async def get_profile(state: State, principal: ProfilesReader, profile_id: str) -> Response:
+async def get_profile(
+    state: State, request: Request, principal: ProfilesReader, profile_id: str
+) -> Response:
     _check_profile_id(profile_id)
     services = await state.tenant(principal.tenant)
     async with services.pool.connection() as conn:
         row = await (await conn.execute(queries.PROFILE, (profile_id,))).fetchone()
         if row is None:
-            raise await _not_found(conn, profile_id)
+            raise await _not_found(conn, profile_id, request)
     services.audit.record(principal.key_id, "profile.read", profile_id, None)
     return raw_json(str(row[0]))
 
@@ -256,9 +259,7 @@ async def _must_exist(
     conn: AsyncConnection[tuple[Any, ...]], profile_id: str, request: Request
 ) -> None:
     if await (await conn.execute(queries.PROFILE_EXISTS, (profile_id,))).fetchone() is None:
-        timeline = request.url.path.rsplit("/", 1)[-1]
-        query = f"?{request.url.query}" if request.url.query else ""
-        raise await _not_found(conn, profile_id, f"/{timeline}{query}")
+        raise await _not_found(conn, profile_id, request)
 
 
 def _aware(at: datetime | None) -> datetime | None:
