@@ -12,16 +12,17 @@ than the first. Plain label propagation would take as many rounds as the longest
 path. It stops when no edge is left; the picks of all rounds, composed from the last back,
 give each node a representative, and a component is named after its smallest node name.
 
-Names are mapped to dense BIGINTs first (joins and grouping on integers are much cheaper than
-on strings) and back at the end. Every step is one SELECT in the SQL subset both engines run
-alike (tests/integration/test_engine_parity.py); intermediate results are Arrow tables passed
-back in as relations.
+Names are mapped to dense BIGINTs first, their row numbers in `nodes` (joins and grouping on
+integers are much cheaper than on strings), and back at the end. Every step is one SELECT in
+the SQL subset both engines run alike (tests/integration/test_engine_parity.py); intermediate
+results are Arrow tables passed back in as relations.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 
 from opencdp.engine.base import Engine
@@ -43,10 +44,6 @@ _P1 = 2_147_483_629
 _P2 = 2_147_483_647
 _M1 = 1_327_217_885  # about 2^31 / golden ratio
 _M2 = 1_201_633_337
-
-# Node ids: dense, in any order. A component is named by its smallest *name* at the end, so
-# the names need no sort (on a million nodes, a fifth of the whole run).
-_IDS = "SELECT node, CAST(ROW_NUMBER() OVER (ORDER BY 1) AS BIGINT) AS id FROM nodes"
 
 # Edges as id pairs: an edge whose name is not a node drops out (cheaper than a LEFT JOIN;
 # the row count tells). Loops and duplicates stay: they change no pick, and the first
@@ -98,11 +95,15 @@ SELECT r.v, coalesce(l.rep, r.rep) AS rep
 FROM reps AS r LEFT JOIN later AS l ON l.v = r.rep
 """
 
-# Back to names: a component is named after its smallest name; a node on no edge is a
-# component of its own and skips the grouping and the join back.
+# Back to names, composing the first round's picks (the largest) with the later rounds' on
+# the way: a component is named after its smallest name; a node on no edge is a component
+# of its own and skips the grouping and the join back.
 _NAMES = """
 WITH labelled AS (
-    SELECT n.node, r.rep FROM ids AS n LEFT JOIN reps AS r ON r.v = n.id
+    SELECT n.node, coalesce(l.rep, r.rep) AS rep
+    FROM ids AS n
+    LEFT JOIN reps AS r ON r.v = n.id
+    LEFT JOIN later AS l ON l.v = r.rep
 ),
 named AS (
     SELECT rep, MIN(node) AS component FROM labelled WHERE rep IS NOT NULL GROUP BY rep
@@ -139,7 +140,9 @@ def connected_components(engine: Engine, nodes: pa.Table, edges: pa.Table) -> pa
 def find_components(engine: Engine, nodes: pa.Table, edges: pa.Table) -> Components:
     """`connected_components`, with the number of contraction rounds it took."""
     _check(nodes, edges)
-    ids = engine.query(_IDS, {"nodes": nodes})
+    # Dense ids in any order: a component is named by its smallest *name* at the end, so the
+    # names need no sort (on a million nodes, a fifth of the whole run).
+    ids = pa.table({"node": nodes.column("node"), "id": np.arange(1, nodes.num_rows + 1)})
     pairs = engine.query(_EDGE_IDS, {"edges": edges, "ids": ids})
     # Each end of an edge matches one id: fewer rows mean an unknown name, more a name that
     # is twice in nodes (both at once could cancel out; uniqueness is the caller's to keep).
@@ -160,10 +163,11 @@ def find_components(engine: Engine, nodes: pa.Table, edges: pa.Table) -> Compone
         picks.append(reps)
         pairs = engine.query(_CONTRACT, {"edges": pairs, "reps": reps})
 
-    final = picks[-1] if picks else _NO_REPS
-    for reps in reversed(picks[:-1]):
-        final = engine.query(_COMPOSE, {"reps": reps, "later": final})
-    table = engine.query(_NAMES, {"ids": ids, "reps": final}).cast(COMPONENTS)
+    later = picks[-1] if len(picks) > 1 else _NO_REPS
+    for reps in reversed(picks[1:-1]):
+        later = engine.query(_COMPOSE, {"reps": reps, "later": later})
+    first = picks[0] if picks else _NO_REPS
+    table = engine.query(_NAMES, {"ids": ids, "reps": first, "later": later}).cast(COMPONENTS)
     log.debug(
         "connected components",
         nodes=nodes.num_rows,
