@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from opencdp.engine.duckdb_engine import DuckDBEngine
@@ -103,6 +104,29 @@ def test_merge_touched_rebuilds_touched_partitions_and_appends_new_keys(engine: 
         {"old": old, "delta": delta, "touched": touched},
     )
     assert ids_and_status(merged) == [("1", "new"), ("5", "kept"), ("9", "appended")]
+
+
+def test_merge_touched_ranks_a_delta_key_against_its_old_row(engine: Any) -> None:
+    """Only the delta's keys are ranked: a stale delta row still loses to the newer old
+    one, and a row that moves partition leaves its old partition."""
+    old = orders(
+        {"order_id": "1", "status": "newer", "created_at": at(1, 15), "updated_at": at(3)},
+        {"order_id": "2", "status": "old", "created_at": at(1, 16), "updated_at": at(1, 16)},
+        {"order_id": "3", "status": "kept", "created_at": at(2, 16)},
+    )
+    delta = orders(
+        {"order_id": "1", "status": "stale", "created_at": at(1, 15), "updated_at": at(2)},
+        {"order_id": "2", "status": "moved", "created_at": at(2, 3), "updated_at": at(4)},
+    )
+    touched = pa.table({"created_at": [date(2025, 1, 1), date(2025, 2, 1)]})
+    merged = engine.query(
+        merge.merge_touched(ORDERS, "old", "delta", "touched"),
+        {"old": old, "delta": delta, "touched": touched},
+    )
+    assert ids_and_status(merged) == [("1", "newer"), ("2", "moved"), ("3", "kept")]
+    assert merged.filter(pc.equal(merged.column("order_id"), "2")).column(
+        "created_at"
+    ).to_pylist() == [at(2, 3)]
 
 
 def test_order_facts_count_every_order_of_the_same_provider_and_customer(engine: Any) -> None:

@@ -95,7 +95,11 @@ def with_order_facts(customers: Table, rows: str, orders: str) -> str:
 def merge_touched(model: Table, old: str, delta: str, touched: str) -> str:
     """The rows to commit for an incremental change: the touched partitions rebuilt (their
     old rows and the delta's rows that fall in them, latest per key), plus the delta's rows
-    that fall elsewhere (new keys: appended as they are)."""
+    that fall elsewhere (new keys: appended as they are).
+
+    `old` holds one row per key (every commit writes the latest per key), so only the keys
+    the delta brings are ranked; the other old rows are kept as they are (ranking whole
+    partitions cost most of an incremental run)."""
     inside = " AND ".join(
         f"t.{q(column)} IS NOT DISTINCT FROM {expression}"
         for (column, _), expression in zip(
@@ -103,9 +107,17 @@ def merge_touched(model: Table, old: str, delta: str, touched: str) -> str:
         )
     )
     in_touched = f"EXISTS (SELECT 1 FROM {touched} AS t WHERE {inside})"
+    same_key = " AND ".join(f"k.{q(k)} = o.{q(k)}" for k in model.key)
+    in_delta = f"EXISTS (SELECT 1 FROM {delta} AS k WHERE {same_key})"
+    old_rows = f"SELECT {_columns(model, 'o.')} FROM {old} AS o"
     delta_rows = f"SELECT {_columns(model, 'd.')} FROM {delta} AS d"
-    rebuilt = latest_per_key(model, old, f"({delta_rows} WHERE {in_touched}) AS dt")
-    return f"{rebuilt} UNION ALL {delta_rows} WHERE NOT {in_touched}"
+    ranked = latest_per_key(
+        model, f"({old_rows} WHERE {in_delta}) AS ok", f"({delta_rows} WHERE {in_touched}) AS dt"
+    )
+    return (
+        f"{old_rows} WHERE NOT {in_delta} UNION ALL {ranked} "
+        f"UNION ALL {delta_rows} WHERE NOT {in_touched}"
+    )
 
 
 def partition_exprs(model: Table, alias: str = "") -> list[str]:
