@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -16,7 +17,7 @@ from opencdp.lake import ensure_namespace, load_table, open_catalog
 from opencdp.lake import tables as lake_tables
 from opencdp.lake.commit import commit, ensure_table
 from opencdp.lake.tables import read_table
-from opencdp.settings import Settings
+from opencdp.settings import Settings, load_settings
 from opencdp.transform.model import CUSTOMERS, ORDERS
 
 pytestmark = pytest.mark.integration
@@ -140,3 +141,19 @@ def test_few_row_groups_stay_with_pyiceberg(settings: Settings) -> None:
             is None
         )
         assert read_table(catalog, "acme", "customers", CUSTOMERS.schema).num_rows == 6
+
+
+def test_a_root_whose_path_holds_a_space_and_a_percent_sign(
+    tmp_path: Path, clean_env: None
+) -> None:
+    """PyIceberg takes a file:// path literally: the tables land under the root itself, and
+    DuckDB finds their files where PyIceberg wrote them."""
+    root = tmp_path / "my cdp 100%"
+    root.mkdir()
+    settings = load_settings(root)
+    write_batches(settings, CUSTOMERS.schema, range(BATCHES))
+    fast, plain = both_readers(settings, "customers", CUSTOMERS.schema)
+    assert fast.num_rows == BATCHES * 6
+    assert ordered(fast).equals(ordered(plain))
+    assert list((root / "warehouse").rglob("*.parquet"))
+    assert [p.name for p in tmp_path.iterdir()] == [root.name]  # no "my%20cdp%20100%25"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from opencdp.errors import ConfigError
 from opencdp.lake.catalog import embedded_properties, fileio_properties, warehouse_uri
 from opencdp.settings import Settings
 
@@ -18,7 +19,8 @@ from opencdp.settings import Settings
         ("gs://bucket", "gs://bucket/warehouse"),
         ("file:///data/cdp", "file:///data/cdp/warehouse"),
         ("/data/cdp", "file:///data/cdp/warehouse"),
-        ("/data/my cdp", "file:///data/my%20cdp/warehouse"),
+        ("/data/my cdp", "file:///data/my cdp/warehouse"),  # PyIceberg does not decode
+        ("/data/100%", "file:///data/100%/warehouse"),
     ],
 )
 def test_warehouse_is_a_uri_under_the_storage_url(storage_url: str, expected: str) -> None:
@@ -26,7 +28,13 @@ def test_warehouse_is_a_uri_under_the_storage_url(storage_url: str, expected: st
 
 
 def test_a_relative_storage_path_becomes_absolute() -> None:
-    assert warehouse_uri("cdp-data") == (Path.cwd() / "cdp-data" / "warehouse").as_uri()
+    assert warehouse_uri("cdp-data") == f"file://{Path.cwd() / 'cdp-data' / 'warehouse'}"
+
+
+@pytest.mark.parametrize("folder", ["/data/a#b", "/data/what?"])
+def test_a_storage_folder_a_uri_cannot_hold_is_refused(folder: str) -> None:
+    with pytest.raises(ConfigError, match="cannot hold"):
+        warehouse_uri(folder)
 
 
 def test_fsspec_s3_options_become_pyiceberg_fileio_properties() -> None:

@@ -33,10 +33,21 @@ _S3_OPTIONS = {
 
 
 def warehouse_uri(storage_url: str) -> str:
-    """`{storage_url}/warehouse` as a URI: a local folder becomes a file:// URI."""
+    """`{storage_url}/warehouse` as a URI: a local folder becomes a file:// URI whose path is
+    the folder's path as it is. PyIceberg takes a file:// path literally, without decoding
+    it: a percent-encoded URI (Path.as_uri) would put a root named "my cdp" in a folder
+    named "my%20cdp" beside it."""
     if "://" in storage_url:
         return f"{storage_url.rstrip('/')}/{WAREHOUSE_FOLDER}"
-    return (Path(storage_url).resolve() / WAREHOUSE_FOLDER).as_uri()
+    folder = (Path(storage_url).resolve() / WAREHOUSE_FOLDER).as_posix()
+    if "#" in folder or "?" in folder:
+        # A URI would read them as the start of a fragment or a query.
+        raise ConfigError(
+            f"the storage folder {folder!r} holds '#' or '?', which an Iceberg table "
+            "location (a URI) cannot hold",
+            hint="choose a root folder without them",
+        )
+    return f"file://{folder}"
 
 
 def fileio_properties(options: Mapping[str, Any]) -> dict[str, str]:

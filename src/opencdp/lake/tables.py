@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import duckdb
 import pyarrow as pa
@@ -110,7 +110,7 @@ def _read_local_files(tasks: list[FileScanTask], columns: tuple[str, ...]) -> pa
         location = urlsplit(task.file.file_path)
         if location.scheme not in ("", "file"):
             return None
-        paths.append(unquote(location.path))
+        paths.append(location.path)  # as PyIceberg reads it: literally, not decoded
     with duckdb.connect(":memory:") as con:
         con.execute("SET TimeZone = 'UTC'")
         files = con.read_parquet(paths, union_by_name=True)
