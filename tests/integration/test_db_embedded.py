@@ -12,6 +12,7 @@ import pytest
 
 from opencdp.db import Database, EmbeddedServer, embedded_pgdata, ensure_tenant
 from opencdp.db.schemas import tenant_migrations
+from opencdp.errors import ConfigError
 from opencdp.settings import load_settings
 
 pytestmark = pytest.mark.integration
@@ -131,3 +132,12 @@ def test_the_cli_reports_an_unreachable_database_without_its_password(tmp_path: 
     assert stop.returncode == 2  # a URL database is not OpenCDP's to stop
     for result in (status, stop):
         assert "s3cret-pw" not in result.stdout + result.stderr
+
+
+def test_a_data_root_whose_path_holds_a_space_gets_a_clear_error(tmp_path: Path) -> None:
+    """PostgreSQL would refuse the socket folder pgserver passes it unquoted."""
+    pgdata = tmp_path / "my root" / "state" / "postgres"
+    with pytest.raises(ConfigError, match="holds a space") as raised:
+        EmbeddedServer(pgdata).start()
+    assert "OPENCDP_DATABASE__URL" in str(raised.value)
+    assert not pgdata.exists()

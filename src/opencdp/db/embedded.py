@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from opencdp.db.postmaster import Postmaster, parse_postmaster
-from opencdp.errors import DatabaseUnavailableError
+from opencdp.errors import ConfigError, DatabaseUnavailableError
 from opencdp.logs import get_logger
 
 if TYPE_CHECKING:
@@ -109,6 +109,14 @@ class EmbeddedServer:
         return postmaster
 
     def _launch(self) -> None:
+        if any(c.isspace() for c in str(self.pgdata)):
+            # pgserver hands the folder to PostgreSQL unquoted as its socket folder (-k), and
+            # PostgreSQL refuses the words after the space ("invalid argument").
+            raise ConfigError(
+                f"the embedded PostgreSQL cannot run in {self.pgdata}: its path holds a space",
+                hint="use a data root whose path has no spaces, or set OPENCDP_DATABASE__URL "
+                "to use another PostgreSQL",
+            )
         self.pgdata.mkdir(parents=True, exist_ok=True)
         try:
             # Not pgserver.get_server: it caches one handle per folder for the life of the
