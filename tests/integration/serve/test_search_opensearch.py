@@ -453,6 +453,26 @@ def test_the_contract_server_refuses_what_it_does_not_model(
         _search(client, query)
 
 
+@pytest.mark.parametrize(
+    ("mappings", "error"),
+    [
+        ({"colour": "red"}, r"unsupported parameters: \[colour\]"),  # unknown to OpenSearch
+        ({"_source": {"enabled": False}}, r"mapping parameter \[_source\] is not modeled"),
+        ({"properties": {"name": {"type": "keyword", "shade": 1}}}, r"unknown parameter \[shade\]"),
+        (
+            {"properties": {"name": {"type": "keyword", "store": True}}},
+            r"keyword parameter \[store\] of \[name\] is not modeled",
+        ),
+    ],
+)
+def test_the_contract_server_refuses_mapping_parameters_it_does_not_know_or_model(
+    client: OpenSearch, mappings: dict[str, Any], error: str
+) -> None:
+    with pytest.raises(RequestError, match=error):
+        client.indices.create(index="people", body={"mappings": mappings})
+    assert not client.indices.exists(index="people")
+
+
 def test_the_contract_server_follows_the_bulk_contract(client: OpenSearch) -> None:
     _strict(client, refresh_interval="-1")
     body = [

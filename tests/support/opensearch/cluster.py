@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import re
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,14 +139,13 @@ class Mappings:
         and `dynamic` replaced; a field's type or fixed parameters cannot change."""
         if not isinstance(body, dict):
             raise bad_request("mappings must be an object", "mapper_parsing_exception")
-        for key in body:
-            if key not in _MAPPING_KNOWN:
-                raise bad_request(
-                    f"Root mapping definition has unsupported parameters: [{key}]",
-                    "mapper_parsing_exception",
-                )
-            if key not in _MAPPING_MODELED:
-                raise not_modeled(f"the mapping parameter [{key}]")
+        _check_parameters(
+            body,
+            _MAPPING_KNOWN,
+            _MAPPING_MODELED,
+            unknown=lambda key: f"Root mapping definition has unsupported parameters: [{key}]",
+            what=lambda key: f"the mapping parameter [{key}]",
+        )
         if "dynamic" in body:
             dynamic = str(body["dynamic"]).lower()
             if dynamic not in {"true", "false", "strict"}:
@@ -171,14 +171,13 @@ def _keyword(name: str, spec: Any) -> Keyword:
         raise bad_request(f"No type specified for field [{name}]", "mapper_parsing_exception")
     if spec["type"] != "keyword":
         raise not_modeled(f"the field type [{spec['type']}] of [{name}]")
-    for key in spec:
-        if key not in _KEYWORD_KNOWN:
-            raise bad_request(
-                f"unknown parameter [{key}] on mapper [{name}] of type [keyword]",
-                "mapper_parsing_exception",
-            )
-        if key not in _KEYWORD_MODELED:
-            raise not_modeled(f"the keyword parameter [{key}] of [{name}]")
+    _check_parameters(
+        spec,
+        _KEYWORD_KNOWN,
+        _KEYWORD_MODELED,
+        unknown=lambda key: f"unknown parameter [{key}] on mapper [{name}] of type [keyword]",
+        what=lambda key: f"the keyword parameter [{key}] of [{name}]",
+    )
     ignore_above = spec.get("ignore_above")
     if ignore_above is not None and (not isinstance(ignore_above, int) or ignore_above < 0):
         raise bad_request(f"[ignore_above] must be a positive integer on [{name}]")
@@ -322,3 +321,20 @@ def parse_settings(body: Any) -> dict[str, str]:
     if not settings.get("max_result_window", "1").isdigit():
         raise bad_request("failed to parse setting [index.max_result_window]")
     return settings
+
+
+def _check_parameters(
+    keys: Iterable[str],
+    known: set[str],
+    modeled: set[str],
+    *,
+    unknown: Callable[[str], str],
+    what: Callable[[str], str],
+) -> None:
+    """OpenSearch refuses a parameter it does not know; this server also refuses, as not
+    modelled, one that OpenSearch knows but it does not imitate."""
+    for key in keys:
+        if key not in known:
+            raise bad_request(unknown(key), "mapper_parsing_exception")
+        if key not in modeled:
+            raise not_modeled(what(key))
