@@ -12,9 +12,10 @@ beside Splink alone and beside SciPy's connected components.
    components), in one process on DuckDB;
 4. the connected components of the resolved links (profile_members' nodes,
    identity_links' edges) with `opencdp.identity.components` on DuckDB, on the node names
-   and on the nodes numbered 0..n-1, and with `scipy.sparse.csgraph.connected_components`
-   (CSR build included), on the numbered nodes and with the names mapped to numbers first
-   (pyarrow's hash-based dictionary_encode); best of five runs each.
+   and on the nodes numbered 0..n-1 (`label_components`, SciPy's input), and with
+   `scipy.sparse.csgraph.connected_components` (CSR build included), on the numbered nodes
+   and with the names mapped to numbers first (pyarrow's hash-based dictionary_encode);
+   best of five runs each.
 
     uv run python benchmarks/bench_identity.py [--people 490000] [--accuracy-people 100000]
                                                [--skip-accuracy] [--skip-speed]
@@ -38,7 +39,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -188,7 +188,7 @@ def splink_alone(root: Path) -> dict[str, Any]:
 def components(root: Path) -> dict[str, Any]:
     """Our connected components and SciPy's on the resolution's own graph."""
     from opencdp.engine.duckdb_engine import DuckDBEngine
-    from opencdp.identity.components import connected_components
+    from opencdp.identity.components import connected_components, label_components
 
     t = _tables(root, "profile_members", "identity_links")
     nodes = pa.table({"node": t["profile_members"].column("node")})
@@ -199,14 +199,11 @@ def components(root: Path) -> dict[str, Any]:
     right = pc.index_in(edges.column("right"), value_set=names).to_numpy()
     n = len(names)
     # The same graph with the nodes numbered, as SciPy gets it.
-    numbered_nodes = pa.table({"node": pa.array(np.arange(n, dtype=np.int64))})
-    numbered_edges = pa.table({"left": pa.array(left), "right": pa.array(right)})
+    pairs = pa.table({"a": left, "b": right})
     # Best of REPEAT: on a shared machine SciPy's tenth of a second varies by 2-3x.
     with DuckDBEngine() as engine:
         ours_runs, ours = timed(lambda: connected_components(engine, nodes, edges), REPEAT)
-        numbered_runs, _ = timed(
-            lambda: connected_components(engine, numbered_nodes, numbered_edges), REPEAT
-        )
+        numbered_runs, labelled = timed(lambda: label_components(engine, n, pairs), REPEAT)
     scipy_runs, (count, _) = timed(lambda: scipy_core(n, left, right), REPEAT)
     # SciPy takes integers only: the same with the names mapped first, as ours does.
     mapped_runs, _ = timed(
@@ -215,7 +212,8 @@ def components(root: Path) -> dict[str, Any]:
     best, best_numbered = min(ours_runs), min(numbered_runs)
     scipy_best, mapped_best = min(scipy_runs), min(mapped_runs)
     ours_count = len(pc.unique(ours.column("component")))
-    assert ours_count == count, (ours_count, count)
+    numbered_count = len(pc.unique(labelled.table.column("label")))
+    assert ours_count == numbered_count == count, (ours_count, numbered_count, count)
     print(
         f"components of {n:,} nodes and {len(left):,} edges: ours {best:.2f} s on names, "
         f"{best_numbered:.2f} s numbered; SciPy {scipy_best:.3f} s, {mapped_best:.3f} s "

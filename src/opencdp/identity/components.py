@@ -12,10 +12,12 @@ than the first. Plain label propagation would take as many rounds as the longest
 path. It stops when no edge is left; the picks of all rounds, composed from the last back,
 give each node a representative, and a component is named after its smallest node name.
 
-Names are mapped to dense BIGINTs first, their row numbers in `nodes` (joins and grouping on
-integers are much cheaper than on strings), and back at the end. Every step is one SELECT in
-the SQL subset both engines run alike (tests/integration/test_engine_parity.py); intermediate
-results are Arrow tables passed back in as relations.
+The contraction works on nodes numbered 0..n-1 (`label_components`, SciPy's
+`connected_components` input: a node count and integer edges). `connected_components` maps
+names to those numbers first, their row numbers in `nodes` (joins and grouping on integers
+are much cheaper than on strings), and back at the end. Every step is one SELECT in the SQL
+subset both engines run alike (tests/integration/test_engine_parity.py); intermediate results
+are Arrow tables passed back in as relations.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from opencdp.engine.base import Engine
 from opencdp.logs import get_logger
@@ -33,6 +36,7 @@ log = get_logger(__name__)
 COMPONENTS = pa.schema(
     [pa.field("node", pa.string(), nullable=False), pa.field("component", pa.string())]
 )
+LABELS = pa.schema([pa.field("node", pa.int64()), pa.field("label", pa.int64())])
 # A priority packs (hash, id) in one BIGINT: hash * 2^31 + id, so that MIN picks the lowest
 # hash, ties go to the smaller id, and `% 2^31` gives the id back. Ids and hashes stay below
 # 2^31 and no intermediate product reaches 2^63 (both engines raise on overflow).
@@ -95,9 +99,17 @@ SELECT r.v, coalesce(l.rep, r.rep) AS rep
 FROM reps AS r LEFT JOIN later AS l ON l.v = r.rep
 """
 
-# Back to names, composing the first round's picks (the largest) with the later rounds' on
-# the way: a component is named after its smallest name; a node on no edge is a component
-# of its own and skips the grouping and the join back.
+# Every node's label: the first round's picks (the largest) composed with the later rounds'
+# on the way; a node on no edge is a component of its own.
+_LABELS = """
+SELECT n.node, coalesce(l.rep, r.rep, n.node) AS label
+FROM ids AS n
+LEFT JOIN reps AS r ON r.v = n.node
+LEFT JOIN later AS l ON l.v = r.rep
+"""
+
+# Back to names, composing the picks the same way: a component is named after its smallest
+# name; a node on no edge skips the grouping and the join back.
 _NAMES = """
 WITH labelled AS (
     SELECT n.node, coalesce(l.rep, r.rep) AS rep
@@ -118,7 +130,8 @@ _NO_REPS = pa.table({"v": pa.array([], pa.int64()), "rep": pa.array([], pa.int64
 
 @dataclass(frozen=True)
 class Components:
-    """The components (`node`, `component`) and how the contraction went."""
+    """The components (COMPONENTS, or LABELS from `label_components`) and how the
+    contraction went."""
 
     table: pa.Table
     rounds: int
@@ -139,10 +152,11 @@ def connected_components(engine: Engine, nodes: pa.Table, edges: pa.Table) -> pa
 
 def find_components(engine: Engine, nodes: pa.Table, edges: pa.Table) -> Components:
     """`connected_components`, with the number of contraction rounds it took."""
-    _check(nodes, edges)
-    # Dense ids in any order: a component is named by its smallest *name* at the end, so the
+    for table, what, columns in ((nodes, "nodes", ("node",)), (edges, "edges", ("left", "right"))):
+        _check_columns(table, what, columns)
+    # Numbers in any order: a component is named by its smallest *name* at the end, so the
     # names need no sort (on a million nodes, a fifth of the whole run).
-    ids = pa.table({"node": nodes.column("node"), "id": np.arange(1, nodes.num_rows + 1)})
+    ids = pa.table({"node": nodes.column("node"), "id": np.arange(nodes.num_rows)})
     pairs = engine.query(_EDGE_IDS, {"edges": edges, "ids": ids})
     # Each end of an edge matches one id: fewer rows mean an unknown name, more a name that
     # is twice in nodes (both at once could cancel out; uniqueness is the caller's to keep).
@@ -152,7 +166,56 @@ def find_components(engine: Engine, nodes: pa.Table, edges: pa.Table) -> Compone
             names = unknown.column("name").to_pylist()
             raise ValueError(f"edges name nodes that are not in nodes: {names}")
         raise ValueError("nodes holds a name twice: node names must be unique")
+    picks = _contract(engine, pairs)
+    table = engine.query(_NAMES, {"ids": ids, **picks.relations}).cast(COMPONENTS)
+    return Components(table, picks.rounds, picks.edges_per_round)
 
+
+def label_components(engine: Engine, count: int, edges: pa.Table) -> Components:
+    """Components of the nodes numbered 0..count-1 (SciPy's input): edges has integer
+    columns `a` and `b` in [0, count), duplicates and self-loops allowed.
+    Returns Components of LABELS (node, label), one row per node, where `label` is one node
+    of its component, the same for all of them (which one is the contraction's choice).
+
+    Raises ValueError when the input breaks this contract (a missing or non-integer column,
+    a null, a number outside [0, count))."""
+    if not 0 <= count < _ID_LIMIT:
+        raise ValueError(f"between 0 and {_ID_LIMIT - 1:,} nodes, not {count:,}")
+    _check_columns(edges, "edges", ("a", "b"))
+    for column in ("a", "b"):
+        if not pa.types.is_integer(edges.schema.field(column).type):
+            raise ValueError(
+                f"edges.{column} holds {edges.schema.field(column).type}, not integers"
+            )
+        low, high = pc.min_max(edges.column(column)).values()
+        if edges.num_rows and (low.as_py() < 0 or high.as_py() >= count):
+            raise ValueError(f"edges.{column} holds numbers outside 0..{count - 1}")
+    pairs = edges.select(["a", "b"]).cast(pa.schema([("a", pa.int64()), ("b", pa.int64())]))
+    picks = _contract(engine, pairs)
+    ids = pa.table({"node": np.arange(count, dtype=np.int64)})
+    table = engine.query(_LABELS, {"ids": ids, **picks.relations}).cast(LABELS)
+    return Components(table, picks.rounds, picks.edges_per_round)
+
+
+@dataclass(frozen=True)
+class _Picks:
+    """Every round's picks: the first round's, and the later rounds' composed already."""
+
+    first: pa.Table  # (v, rep)
+    later: pa.Table  # (v, rep)
+    edges_per_round: tuple[int, ...]
+
+    @property
+    def rounds(self) -> int:
+        return len(self.edges_per_round)
+
+    @property
+    def relations(self) -> dict[str, pa.Table]:
+        return {"reps": self.first, "later": self.later}
+
+
+def _contract(engine: Engine, pairs: pa.Table) -> _Picks:
+    """Contraction rounds on (a, b) BIGINT edges until no edge is left."""
     picks: list[pa.Table] = []
     sizes: list[int] = []
     # Each round removes at least one node from every component left (its lowest-priority
@@ -162,31 +225,20 @@ def find_components(engine: Engine, nodes: pa.Table, edges: pa.Table) -> Compone
         reps = engine.query(_pick_sql(len(picks)), {"edges": pairs})
         picks.append(reps)
         pairs = engine.query(_CONTRACT, {"edges": pairs, "reps": reps})
+    log.debug("connected components", rounds=len(picks), edges_per_round=sizes)
 
     later = picks[-1] if len(picks) > 1 else _NO_REPS
     for reps in reversed(picks[1:-1]):
         later = engine.query(_COMPOSE, {"reps": reps, "later": later})
-    first = picks[0] if picks else _NO_REPS
-    table = engine.query(_NAMES, {"ids": ids, "reps": first, "later": later}).cast(COMPONENTS)
-    log.debug(
-        "connected components",
-        nodes=nodes.num_rows,
-        edges=edges.num_rows,
-        rounds=len(picks),
-        edges_per_round=sizes,
-    )
-    return Components(table, len(picks), tuple(sizes))
+    return _Picks(picks[0] if picks else _NO_REPS, later, tuple(sizes))
 
 
-def _check(nodes: pa.Table, edges: pa.Table) -> None:
-    for table, what, columns in ((nodes, "nodes", ("node",)), (edges, "edges", ("left", "right"))):
-        for column in columns:
-            if column not in table.column_names:
-                raise ValueError(f"{what} has no column {column!r}: {table.column_names}")
-            if table.column(column).null_count:
-                raise ValueError(f"{what}.{column} holds nulls: every node has a name")
-    if nodes.num_rows >= _ID_LIMIT:
-        raise ValueError(f"at most {_ID_LIMIT - 1:,} nodes, not {nodes.num_rows:,}")
+def _check_columns(table: pa.Table, what: str, columns: tuple[str, ...]) -> None:
+    for column in columns:
+        if column not in table.column_names:
+            raise ValueError(f"{what} has no column {column!r}: {table.column_names}")
+        if table.column(column).null_count:
+            raise ValueError(f"{what}.{column} holds nulls: every node has a name")
 
 
 def _pick_sql(round_: int) -> str:

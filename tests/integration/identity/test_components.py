@@ -1,6 +1,7 @@
 """Connected components computed in the engine: against a union-find reference on random
 graphs, on shapes that break naive algorithms (long chains, stars), on edge cases (isolated
-nodes, self-loops, duplicates, no edges, unknown nodes), and DuckDB against Spark."""
+nodes, self-loops, duplicates, no edges, unknown nodes), on numbered nodes as SciPy takes
+them, and DuckDB against Spark."""
 
 from __future__ import annotations
 
@@ -8,13 +9,20 @@ import itertools
 import math
 import random
 from collections.abc import Iterator
+from typing import Any
 
 import pyarrow as pa
 import pytest
 
 from opencdp.engine.base import Engine
 from opencdp.engine.duckdb_engine import DuckDBEngine
-from opencdp.identity.components import COMPONENTS, connected_components, find_components
+from opencdp.identity.components import (
+    COMPONENTS,
+    LABELS,
+    connected_components,
+    find_components,
+    label_components,
+)
 
 pytestmark = [pytest.mark.integration]
 
@@ -197,9 +205,82 @@ def test_malformed_input_is_refused(duckdb_engine: Engine) -> None:
         connected_components(duckdb_engine, nodes, pa.table({"left": [None], "right": ["a"]}))
 
 
+def numbered(engine: Engine, count: int, edges: list[tuple[int, int]]) -> dict[int, int]:
+    table = pa.table(
+        {
+            "a": pa.array([e[0] for e in edges], pa.int32()),
+            "b": pa.array([e[1] for e in edges], pa.int32()),
+        }
+    )
+    result = label_components(engine, count, table).table
+    assert result.schema.equals(LABELS)
+    got = dict(
+        zip(result.column("node").to_pylist(), result.column("label").to_pylist(), strict=True)
+    )
+    assert result.num_rows == len(got) == count, "one row per node"
+    return got
+
+
+def partition(labels: dict[Any, Any]) -> set[frozenset[Any]]:
+    groups: dict[Any, set[Any]] = {}
+    for node, label in labels.items():
+        groups.setdefault(label, set()).add(node)
+    return {frozenset(group) for group in groups.values()}
+
+
+@pytest.mark.parametrize(("seed", "n", "edges_per_node"), [(6, 300, 0.6), (7, 3000, 1.2)])
+def test_numbered_nodes_match_union_find(
+    duckdb_engine: Engine, seed: int, n: int, edges_per_node: float
+) -> None:
+    names, named_edges = random_graph(seed, n, edges_per_node)
+    number = {name: i for i, name in enumerate(names)}
+    edges = [(number[a], number[b]) for a, b in named_edges]
+    got = numbered(duckdb_engine, len(names), edges)
+    assert all(got[got[node]] == got[node] for node in got), "a label is a node of its own"
+    expected = {number[node]: number[root] for node, root in reference(names, named_edges).items()}
+    assert partition(got) == partition(expected)
+    assert len(partition(got)) > 1
+
+
+def test_numbered_nodes_on_no_edge_label_themselves(duckdb_engine: Engine) -> None:
+    assert numbered(duckdb_engine, 3, []) == {0: 0, 1: 1, 2: 2}
+    got = numbered(duckdb_engine, 5, [(4, 1), (1, 1), (3, 3)])
+    assert got[4] == got[1] in (1, 4)
+    assert {node: got[node] for node in (0, 2, 3)} == {0: 0, 2: 2, 3: 3}
+    assert numbered(duckdb_engine, 0, []) == {}
+
+
+def test_numbered_input_that_breaks_the_contract_is_refused(duckdb_engine: Engine) -> None:
+    def call(count: int, edges: pa.Table) -> None:
+        label_components(duckdb_engine, count, edges)
+
+    with pytest.raises(ValueError, match=r"numbers outside 0\.\.2"):
+        call(3, pa.table({"a": [0, 1], "b": [2, 3]}))
+    with pytest.raises(ValueError, match=r"edges\.a holds numbers outside"):
+        call(3, pa.table({"a": [-1], "b": [0]}))
+    with pytest.raises(ValueError, match=r"edges\.b holds string, not integers"):
+        call(3, pa.table({"a": [0], "b": ["1"]}))
+    with pytest.raises(ValueError, match=r"edges\.a holds nulls"):
+        call(
+            3,
+            pa.table(
+                {"a": [None, 1], "b": [0, 1]}, pa.schema([("a", pa.int64()), ("b", pa.int64())])
+            ),
+        )
+    with pytest.raises(ValueError, match="edges has no column 'b'"):
+        call(3, pa.table({"a": [0]}))
+    with pytest.raises(ValueError, match="not -1"):
+        call(-1, pa.table({"a": pa.array([], pa.int64()), "b": pa.array([], pa.int64())}))
+
+
 @pytest.mark.slow
 def test_duckdb_and_spark_agree(duckdb_engine: Engine, spark_engine: Engine) -> None:
     nodes, edges = random_graph(11, 3000, 1.0)
     on_duckdb = components(duckdb_engine, nodes, edges)
     on_spark = components(spark_engine, nodes, edges)
     assert on_spark == on_duckdb == reference(nodes, edges)
+    # On numbered nodes the labels are the contraction's choice: the same on both engines.
+    number = {name: i for i, name in enumerate(nodes)}
+    numbered_edges = [(number[a], number[b]) for a, b in edges]
+    labels = numbered(duckdb_engine, len(nodes), numbered_edges)
+    assert numbered(spark_engine, len(nodes), numbered_edges) == labels
