@@ -176,7 +176,10 @@ def test_an_incremental_run_merges_changes_by_key_and_appends_new_rows(landed: S
     # The webhook delivery is an event too; the rest of the events table is untouched.
     assert table(landed, "events").num_rows == events_before + 1
     assert report.tables["customers"].replaced >= 2
-    assert report.tables["orders"].partitions == 0  # a new key: appended, nothing rewritten
+    # Merge-on-read: the changed customer's live row deleted by position, and the rows of
+    # customers whose orders changed (their facts); a new order deletes nothing.
+    assert report.tables["customers"].deletes >= 1
+    assert report.tables["orders"].deletes == 0
     # The new order counts in its customer's facts.
     customer_id = str(new_order["customer"]["id"])
     facts = customers[("shopify", customer_id)]

@@ -1,14 +1,13 @@
-"""The set-based merge SQL on DuckDB: which version of a key wins, and which partitions an
-incremental change rewrites."""
+"""The set-based merge SQL on DuckDB: which version of a key wins, and which rows an
+incremental change appends and deletes."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 
 from opencdp.engine.duckdb_engine import DuckDBEngine
@@ -72,24 +71,20 @@ def test_the_latest_version_wins_and_ties_are_broken_the_same_way_every_time(eng
     ]
 
 
-def test_touched_partitions_include_where_an_updated_row_used_to_live(engine: Any) -> None:
-    existing = orders(
-        {"order_id": "1", "created_at": at(1, 15)},
-        {"order_id": "2", "created_at": at(2, 15)},
-        {"order_id": "3", "created_at": at(3, 15)},
+def merged(engine: Any, old: pa.Table, delta: pa.Table) -> tuple[pa.Table, list[int]]:
+    """The delta rows an incremental merge appends, and the `_row`s of `old` it deletes."""
+    numbered = old.append_column("_row", pa.array(range(old.num_rows), pa.int64()))
+    ranked = engine.query(
+        merge.ranked_versions(ORDERS, "old", "delta"), {"old": numbered, "delta": delta}
     )
-    delta = orders(
-        {"order_id": "1", "created_at": at(4, 2), "updated_at": at(5)},  # moved: Jan -> Apr
-        {"order_id": "9", "created_at": at(6, 2)},  # a new key
+    newer = engine.query(
+        merge.newer_rows(ORDERS, "delta", "ranked"), {"delta": delta, "ranked": ranked}
     )
-    touched = engine.query(
-        merge.touched_partitions(ORDERS, "delta", "existing"),
-        {"delta": delta, "existing": existing.select(["provider", "order_id", "created_at"])},
-    )
-    assert sorted(touched.column("created_at").to_pylist()) == [date(2025, 1, 1), date(2025, 4, 1)]
+    lost = engine.query(merge.lost_rows("ranked"), {"ranked": ranked})
+    return newer, sorted(lost.column("_row").to_pylist())
 
 
-def test_merge_touched_rebuilds_touched_partitions_and_appends_new_keys(engine: Any) -> None:
+def test_a_newer_delta_row_replaces_the_live_row_and_new_keys_are_appended(engine: Any) -> None:
     old = orders(
         {"order_id": "1", "status": "old", "created_at": at(1, 15), "updated_at": at(1, 15)},
         {"order_id": "5", "status": "kept", "created_at": at(1, 20)},
@@ -98,35 +93,28 @@ def test_merge_touched_rebuilds_touched_partitions_and_appends_new_keys(engine: 
         {"order_id": "1", "status": "new", "created_at": at(1, 15), "updated_at": at(2)},
         {"order_id": "9", "status": "appended", "created_at": at(6, 2)},
     )
-    touched = pa.table({"created_at": [date(2025, 1, 1)]})
-    merged = engine.query(
-        merge.merge_touched(ORDERS, "old", "delta", "touched"),
-        {"old": old, "delta": delta, "touched": touched},
-    )
-    assert ids_and_status(merged) == [("1", "new"), ("5", "kept"), ("9", "appended")]
+    newer, lost = merged(engine, old, delta)
+    assert ids_and_status(newer) == [("1", "new"), ("9", "appended")]
+    assert lost == [0]  # order 1's old row; order 5 is not in the delta
 
 
-def test_merge_touched_ranks_a_delta_key_against_its_old_row(engine: Any) -> None:
-    """Only the delta's keys are ranked: a stale delta row still loses to the newer old
-    one, and a row that moves partition leaves its old partition."""
+def test_a_stale_delta_row_loses_to_the_live_row(engine: Any) -> None:
+    """Only the delta's keys are ranked, by the same order as `latest_per_key`: a stale
+    row changes nothing, and a row that moves partition is one more appended row."""
     old = orders(
         {"order_id": "1", "status": "newer", "created_at": at(1, 15), "updated_at": at(3)},
         {"order_id": "2", "status": "old", "created_at": at(1, 16), "updated_at": at(1, 16)},
-        {"order_id": "3", "status": "kept", "created_at": at(2, 16)},
+        {"order_id": "3", "status": "tie", "created_at": at(2, 16), "_raw_file": "raw/b"},
     )
     delta = orders(
         {"order_id": "1", "status": "stale", "created_at": at(1, 15), "updated_at": at(2)},
         {"order_id": "2", "status": "moved", "created_at": at(2, 3), "updated_at": at(4)},
+        {"order_id": "3", "status": "tie", "created_at": at(2, 16), "_raw_file": "raw/a"},
     )
-    touched = pa.table({"created_at": [date(2025, 1, 1), date(2025, 2, 1)]})
-    merged = engine.query(
-        merge.merge_touched(ORDERS, "old", "delta", "touched"),
-        {"old": old, "delta": delta, "touched": touched},
-    )
-    assert ids_and_status(merged) == [("1", "newer"), ("2", "moved"), ("3", "kept")]
-    assert merged.filter(pc.equal(merged.column("order_id"), "2")).column(
-        "created_at"
-    ).to_pylist() == [at(2, 3)]
+    newer, lost = merged(engine, old, delta)
+    assert ids_and_status(newer) == [("2", "moved")]
+    assert newer.column("created_at").to_pylist() == [at(2, 3)]
+    assert lost == [1]
 
 
 def test_order_facts_count_every_order_of_the_same_provider_and_customer(engine: Any) -> None:

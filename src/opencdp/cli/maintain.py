@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
                 before, after, partitions = compact(table, target)
                 expired = expire(table, timedelta(days=keep_days))
                 console.print(
-                    f"{name}: {before} data files -> {after} ({partitions} partitions "
+                    f"{name}: {before} files -> {after} ({partitions} partitions "
                     f"compacted), {expired} snapshots expired"
                 )
 

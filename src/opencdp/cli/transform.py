@@ -25,7 +25,7 @@ def print_report(report: RunReport, console: Console) -> None:
         + f"): {report.files:,} raw files, {report.lines:,} lines, "
         f"{report.rejected:,} to the DLQ, {report.unmapped:,} not mapped"
     )
-    table = RichTable("table", "staged", "written", "replaced", "quarantined", "partitions")
+    table = RichTable("table", "staged", "written", "replaced", "quarantined", "deleted rows")
     for name, t in report.tables.items():
         if t.skipped:
             table.add_row(name, f"{t.staged:,}", "(committed before the interruption)", "", "", "")
@@ -36,7 +36,7 @@ def print_report(report: RunReport, console: Console) -> None:
                 f"{t.written:,}",
                 f"{t.replaced:,}",
                 f"{t.quarantined:,}",
-                f"{t.partitions:,}" if t.partitions else "append" if not report.historic else "all",
+                f"{t.deletes:,}" if t.deletes else "append" if not report.historic else "all",
             )
     console.print(table)
     failures = [r for r in report.quality if not r.passed]
@@ -49,7 +49,7 @@ def print_report(report: RunReport, console: Console) -> None:
             f"[yellow]  {r.table}/{r.provider} {r.rule}: {r.rate:.1%} valid "
             f"< {r.threshold:.0%} ({r.failed:,} of {r.checked:,} values)[/]"
         )
-    stages = ", ".join(f"{name} {s:.1f} s" for name, s in report.seconds.items())
+    stages = ", ".join(f"{name} {s:.2f} s" for name, s in report.seconds.items())
     console.print(f"time: {stages}")
 
 

@@ -1,9 +1,10 @@
 """Table maintenance: compact small files, expire old snapshots, roll back a run.
 
-PyIceberg has no file compaction, so a partition holding several small files is read and
-rewritten in one overwrite of exactly that partition (readers keep the old files until
-the commit lands). Expiry keeps the current snapshot and every snapshot newer than the
-retention, so a recent run can still be rolled back.
+PyIceberg has no file compaction, so the partitions holding several small files, or the
+position deletes of incremental runs (lake/row_delta.py), are read and rewritten in one
+overwrite of exactly those partitions (readers keep the old files until the commit
+lands). Expiry keeps the current snapshot and every snapshot newer than the retention, so a
+recent run can still be rolled back.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from typing import Any
 
 from pyiceberg.catalog import Catalog
 from pyiceberg.expressions import AlwaysTrue
+from pyiceberg.manifest import DataFile, DataFileContent
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.transforms import MonthTransform
 
 from opencdp.errors import NotFoundError
 from opencdp.lake.commit import RUN_PROPERTY, is_follow_up, last_run, partition_filter, run_of
+from opencdp.lake.row_delta import fold_deletes
 from opencdp.lake.tables import load_table
 
 
@@ -35,11 +38,12 @@ class Maintenance:
 
 
 def compact(table: Table, target_bytes: int) -> tuple[int, int, int]:
-    """Rewrite each partition that holds two or more files smaller than half the target
-    size; (files before, files after, partitions rewritten)."""
-    if table.current_snapshot() is None:
+    """Rewrite each partition that holds two or more data files smaller than half the
+    target size, or any position-delete file (merge-on-read folded back into the data), in
+    one snapshot; (files before, files after, partitions rewritten), delete files counted."""
+    snapshot = table.current_snapshot()
+    if snapshot is None:
         return 0, 0, 0
-    files = table.inspect.files().to_pylist()
     spec = table.spec()
     layout = tuple(
         (
@@ -48,23 +52,31 @@ def compact(table: Table, target_bytes: int) -> tuple[int, int, int]:
         )
         for f in spec.fields
     )
-    small = Counter(
-        tuple(_partition_value(f.transform, (file["partition"] or {})[f.name]) for f in spec.fields)
-        for file in files
-        if file["file_size_in_bytes"] < target_bytes // 2
-    )
-    crowded = [row for row, count in small.items() if count >= 2]
+
+    def partition_of(file: DataFile) -> tuple[Any, ...]:
+        return tuple(
+            _partition_value(f.transform, file.partition[i]) for i, f in enumerate(spec.fields)
+        )
+
+    files = [
+        entry.data_file
+        for manifest in snapshot.manifests(table.io)
+        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True)
+    ]
+    data_files = [f for f in files if f.content == DataFileContent.DATA]
+    small = Counter(partition_of(f) for f in data_files if f.file_size_in_bytes < target_bytes // 2)
+    rewrite = {row for row, count in small.items() if count >= 2}
+    rewrite |= {partition_of(f) for f in files if f.content != DataFileContent.DATA}
+    if not rewrite:
+        return len(files), len(files), 0
+    where = partition_filter(layout, sorted(rewrite, key=repr)) if layout else AlwaysTrue()
+    data = table.scan(row_filter=where).to_arrow()  # deletes applied
     # The same rows in fewer files: the snapshot keeps the run id its data came from, so
     # a rollback still knows which run it would undo.
     run = last_run(table)
-    properties = {RUN_PROPERTY: run} if run else {}
-    for row in crowded:
-        where = partition_filter(layout, [row]) if layout else AlwaysTrue()
-        data = table.scan(row_filter=where).to_arrow()
-        with table.transaction() as tx:
-            tx.overwrite(data, overwrite_filter=where, snapshot_properties=properties)
-    after = len(table.refresh().inspect.files()) if crowded else len(files)
-    return len(files), after, len(crowded)
+    rewritten = [f for f in data_files if partition_of(f) in rewrite]
+    fold_deletes(table, rewritten, data, {RUN_PROPERTY: run} if run else {})
+    return len(files), len(table.refresh().inspect.files()), len(rewrite)
 
 
 def _partition_value(transform: Any, value: Any) -> Any:

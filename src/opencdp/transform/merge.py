@@ -3,7 +3,9 @@
 - `split_quarantine`: rows whose key is incomplete break a hard rule and are set aside;
 - `latest_per_key`: one row per key, the latest version (a total order: every engine
   picks the same row);
-- `touched_partitions`: the partitions a delta rewrites, old versions' partitions included;
+- `ranked_versions`, `newer_rows`, `lost_rows`: an incremental merge, where a delta's row
+  replaces the live row of its key only if it is the later version (merge-on-read: the
+  old row is deleted by position, lake/row_delta.py);
 - `with_order_facts`: customers enriched with the facts of their orders.
 """
 
@@ -31,17 +33,59 @@ def select_rows(model: Table, relation: str, condition: str) -> str:
 def latest_per_key(model: Table, *relations: str) -> str:
     """One row per key from the union of `relations` (all of the table's schema)."""
     union = " UNION ALL ".join(f"SELECT {_columns(model)} FROM {r}" for r in relations)
-    version = ", ".join(q(c) for c in model.version)
-    if len(model.version) > 1:
-        version = f"COALESCE({version})"
     keys = ", ".join(q(k) for k in model.key)
     return (
         f"SELECT {_columns(model)} FROM ("
         f"SELECT {_columns(model)}, ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY "
-        f"{version} DESC NULLS LAST, {q('_ingested_at')} DESC NULLS LAST, "
-        f"{q('_raw_file')} DESC, {q('_line')} DESC) AS _rank FROM ({union}) AS rows"
+        f"{_newest_first(model)}) AS _rank FROM ({union}) AS rows"
         f") AS ranked WHERE _rank = 1"
     )
+
+
+def _newest_first(model: Table) -> str:
+    version = ", ".join(q(c) for c in model.version)
+    if len(model.version) > 1:
+        version = f"COALESCE({version})"
+    return (
+        f"{version} DESC NULLS LAST, {q('_ingested_at')} DESC NULLS LAST, "
+        f"{q('_raw_file')} DESC, {q('_line')} DESC"
+    )
+
+
+def rank_columns(model: Table) -> tuple[str, ...]:
+    """The columns that decide which version of a key wins."""
+    return tuple(dict.fromkeys([*model.key, *model.version, "_ingested_at", "_raw_file", "_line"]))
+
+
+def ranked_versions(model: Table, old: str, delta: str) -> str:
+    """For each key of `delta` (one row per key), its delta row and its live row in `old`
+    (if any; one per key, numbered by `_row`), ranked newest first: (key..., _row, _rank),
+    `_row` NULL for the delta's row."""
+    columns = ", ".join(q(c) for c in rank_columns(model))
+    keys = ", ".join(q(k) for k in model.key)
+    same_key = " AND ".join(f"d.{q(k)} = o.{q(k)}" for k in model.key)
+    return (
+        f"SELECT {keys}, _row, ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY "
+        f"{_newest_first(model)}) AS _rank FROM ("
+        f"SELECT {columns}, _row FROM {old} AS o "
+        f"WHERE EXISTS (SELECT 1 FROM {delta} AS d WHERE {same_key}) "
+        f"UNION ALL SELECT {columns}, CAST(NULL AS BIGINT) AS _row FROM {delta}"
+        f") AS versions"
+    )
+
+
+def newer_rows(model: Table, delta: str, ranked: str) -> str:
+    """The rows of `delta` that are their key's newest version (`ranked_versions`)."""
+    same_key = " AND ".join(f"r.{q(k)} = d.{q(k)}" for k in model.key)
+    return (
+        f"SELECT {_columns(model, 'd.')} FROM {delta} AS d WHERE EXISTS (SELECT 1 FROM "
+        f"{ranked} AS r WHERE {same_key} AND r._row IS NULL AND r._rank = 1)"
+    )
+
+
+def lost_rows(ranked: str) -> str:
+    """The `_row` of each live row a newer delta row replaces (`ranked_versions`)."""
+    return f"SELECT _row FROM {ranked} WHERE _row IS NOT NULL AND _rank = 2"
 
 
 def repeated_keys(model: Table, relation: str) -> str:
@@ -50,29 +94,6 @@ def repeated_keys(model: Table, relation: str) -> str:
     return (
         f"SELECT COUNT(*) > 0 AS repeated FROM (SELECT {keys} FROM {relation} "
         f"WHERE {key_present(model)} GROUP BY {keys} HAVING COUNT(*) > 1) AS twice"
-    )
-
-
-def partition_values(model: Table, alias: str = "") -> str:
-    """The partition of a row as SQL expressions: identity values and months."""
-    return ", ".join(
-        f"{expression} AS {q(column)}"
-        for (column, _), expression in zip(
-            model.partition, partition_exprs(model, alias), strict=True
-        )
-    )
-
-
-def touched_partitions(model: Table, delta: str, existing_keys: str) -> str:
-    """The partitions an update rewrites: for every delta key that exists already, the
-    partition of its old row and of its new one (an update may move a row). Delta rows
-    with new keys touch nothing: they are appended."""
-    join = " AND ".join(f"e.{q(k)} = d.{q(k)}" for k in model.key)
-    return (
-        f"SELECT DISTINCT {partition_values(model, 'd.')} "
-        f"FROM {delta} AS d JOIN {existing_keys} AS e ON {join} "
-        f"UNION SELECT DISTINCT {partition_values(model, 'e.')} "
-        f"FROM {existing_keys} AS e JOIN {delta} AS d ON {join}"
     )
 
 
@@ -89,34 +110,6 @@ def with_order_facts(customers: Table, rows: str, orders: str) -> str:
         f"MAX(created_at) AS last_order_at FROM {orders} "
         f"WHERE source_customer_id IS NOT NULL GROUP BY provider, source_customer_id"
         f") AS f ON c.provider = f.provider AND c.source_id = f.source_customer_id"
-    )
-
-
-def merge_touched(model: Table, old: str, delta: str, touched: str) -> str:
-    """The rows to commit for an incremental change: the touched partitions rebuilt (their
-    old rows and the delta's rows that fall in them, latest per key), plus the delta's rows
-    that fall elsewhere (new keys: appended as they are).
-
-    `old` holds one row per key (every commit writes the latest per key), so only the keys
-    the delta brings are ranked; the other old rows are kept as they are (ranking whole
-    partitions cost most of an incremental run)."""
-    inside = " AND ".join(
-        f"t.{q(column)} IS NOT DISTINCT FROM {expression}"
-        for (column, _), expression in zip(
-            model.partition, partition_exprs(model, "d."), strict=True
-        )
-    )
-    in_touched = f"EXISTS (SELECT 1 FROM {touched} AS t WHERE {inside})"
-    same_key = " AND ".join(f"k.{q(k)} = o.{q(k)}" for k in model.key)
-    in_delta = f"EXISTS (SELECT 1 FROM {delta} AS k WHERE {same_key})"
-    old_rows = f"SELECT {_columns(model, 'o.')} FROM {old} AS o"
-    delta_rows = f"SELECT {_columns(model, 'd.')} FROM {delta} AS d"
-    ranked = latest_per_key(
-        model, f"({old_rows} WHERE {in_delta}) AS ok", f"({delta_rows} WHERE {in_touched}) AS dt"
-    )
-    return (
-        f"{old_rows} WHERE NOT {in_delta} UNION ALL {ranked} "
-        f"UNION ALL {delta_rows} WHERE NOT {in_touched}"
     )
 
 

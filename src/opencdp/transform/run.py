@@ -1,8 +1,8 @@
 """One transform run: raw files → staged rows → merged curated tables, on any engine.
 
 Incremental (the default) processes the raw files no earlier run processed and rewrites
-only the partitions its changes touch: new keys are appended, and a key that exists
-replaces its old row by rewriting the partitions the old and the new row live in.
+nothing: new keys are appended, and a key's newer version is appended while its live row
+is deleted by position (merge-on-read, lake/row_delta.py; `opencdp maintain` compacts).
 Historic rebuilds every table from every raw file and replaces each one in one snapshot.
 Either way the run's plan is recorded first and each commit is tagged with the run id
 (transform/ledger.py), so a rerun after a crash finishes the same work exactly once.
@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
@@ -29,7 +30,8 @@ from pyiceberg.expressions import AlwaysTrue, BooleanExpression
 
 from opencdp.engine.base import Engine, ParquetFiles
 from opencdp.lake import ensure_namespace, open_catalog
-from opencdp.lake.commit import commit, ensure_table, last_run, partition_filter
+from opencdp.lake.commit import RUN_PROPERTY, commit, ensure_table, last_run
+from opencdp.lake.row_delta import FILE, POS, LiveRows, commit_row_delta, live_rows
 from opencdp.settings import Settings
 from opencdp.storage import layout
 from opencdp.storage.ndjson import GzipLines
@@ -54,9 +56,9 @@ SMALL_DELTA_BYTES = 8 * 1024 * 1024
 class TableReport:
     staged: int = 0  # rows this run's raw files gave
     quarantined: int = 0
-    written: int = 0  # rows in the commit (rewritten partitions included)
+    written: int = 0  # rows in the commit
     replaced: int = 0  # rows superseded by a newer version of their key
-    partitions: int = 0  # partitions rewritten (0: append only)
+    deletes: int = 0  # live rows deleted by position (0: append only)
     skipped: bool = False  # an interrupted attempt of this run committed it already
 
 
@@ -247,6 +249,10 @@ class _Run:
         self, results: list[FileResult], after_commit: Callable[[str], None] | None
     ) -> None:
         self.quarantined: list[pa.Table] = []
+        # The (provider, source_customer_id) whose orders this run changed.
+        self.orders_changed = pa.table(
+            {"provider": pa.array([], pa.string()), "source_customer_id": pa.array([], pa.string())}
+        )
         for name in TABLE_ORDER:
             model = TABLES[name]
             staged = tuple(r.staged[name] for r in results if name in r.staged)
@@ -268,11 +274,16 @@ class _Run:
                     table_report.skipped = True
                     continue
                 delta = ParquetFiles(staged, model.schema)
-                data, replace = self._merge(model, lake, delta, table_report, results)
-                if data is None:
+                change = self._merge(model, lake, delta, table_report)
+                if change is None:
                     continue
-                commit(lake, data, run_id=self.plan.run_id, replace=replace)
-                table_report.written = data.num_rows
+                if change.read is None:
+                    commit(lake, change.data, run_id=self.plan.run_id, replace=change.replace)
+                else:
+                    assert change.deletes is not None
+                    properties = {RUN_PROPERTY: self.plan.run_id}
+                    commit_row_delta(lake, change.data, change.deletes, change.read, properties)
+                table_report.written = change.data.num_rows
             self.say(
                 f"{name}: {table_report.staged:,} staged, {table_report.written:,} written, "
                 f"{table_report.replaced:,} replaced, {table_report.quarantined:,} quarantined"
@@ -286,8 +297,7 @@ class _Run:
         lake: Any,
         delta: ParquetFiles,
         table_report: TableReport,
-        results: list[FileResult],
-    ) -> tuple[pa.Table | None, BooleanExpression | None]:
+    ) -> _Change | None:
         engine = self.engine
         present = merge.key_present(model)
         bad = engine.query(merge.select_rows(model, "delta", f"NOT ({present})"), {"delta": delta})
@@ -304,57 +314,63 @@ class _Run:
             else f"SELECT * FROM {keyed}",
             {"delta": delta},
         )
-        table_report.replaced = delta_rows(results, model.name) - bad.num_rows - clean.num_rows
-        has_data = lake.current_snapshot() is not None
-        extra_providers: set[str] = set()
-        if model.name == "customers":
-            # New orders change their customers' order facts: rewrite those providers.
-            orders = {r.key.split("/")[2] for r in results if "orders" in r.staged}
-            extra_providers = orders if has_data and not self.plan.historic else set()
-            if clean.num_rows == 0 and not extra_providers:
-                return None, None
-        elif clean.num_rows == 0 and not self.plan.historic:
-            return None, None
-        if self.plan.historic or not has_data:
-            data = clean
-            replace: BooleanExpression | None = AlwaysTrue() if self.plan.historic else None
+        table_report.replaced = table_report.staged - bad.num_rows - clean.num_rows
+        if self.plan.historic or lake.current_snapshot() is None:
+            if model.name == "orders":
+                self.orders_changed = clean.select(["provider", "source_customer_id"])
+            if clean.num_rows == 0 and not self.plan.historic:
+                return None
+            change = _Change(clean, AlwaysTrue() if self.plan.historic else None)
         else:
-            data, replace = self._incremental(model, lake, clean, extra_providers, table_report)
-        if model.name == "customers":
-            data = self._with_order_facts(model, data)
-        return data.select(model.schema.names), replace
+            change = self._incremental(model, lake, clean, table_report)
+        if model.name == "customers" and change is not None:
+            change.data = self._with_order_facts(model, change.data)
+        if change is not None:
+            change.data = change.data.select(model.schema.names)
+        return change
 
     def _incremental(
-        self,
-        model: Table,
-        lake: Any,
-        clean: pa.Table,
-        extra_providers: set[str],
-        table_report: TableReport,
-    ) -> tuple[pa.Table, BooleanExpression | None]:
-        columns = tuple(dict.fromkeys([*model.key, *(c for c, _ in model.partition)]))
-        existing = lake.scan(selected_fields=columns).to_arrow()
-        touched = self.engine.query(
-            merge.touched_partitions(model, "delta", "existing"),
-            {"delta": clean, "existing": existing},
+        self, model: Table, lake: Any, clean: pa.Table, table_report: TableReport
+    ) -> _Change | None:
+        """Merge-on-read: the delta's newer rows appended, the live rows they replace
+        deleted by position; for customers, also the rows whose orders changed (their
+        order facts are recomputed)."""
+        engine = self.engine
+        customers = model.name == "customers"
+        columns = model.schema.names if customers else merge.rank_columns(model)
+        if model.name == "orders":
+            columns = (*columns, "source_customer_id")
+        read = live_rows(lake, columns)
+        old = read.rows.drop_columns([FILE, POS]).append_column(
+            "_row", pa.array(np.arange(read.rows.num_rows))
         )
-        values = {tuple(row.values()) for row in touched.to_pylist()}
-        values |= {(p,) for p in extra_providers}
-        table_report.partitions = len(values)
-        if not values:
-            return clean, None  # every key is new: a plain append
-        replace = partition_filter(model.partition, sorted(values, key=repr))
-        old = lake.scan(row_filter=replace).to_arrow()
-        touched_rel = pa.Table.from_pylist(
-            [dict(zip((c for c, _ in model.partition), v, strict=True)) for v in values],
-            schema=touched.schema,
+        ranked = engine.query(
+            merge.ranked_versions(model, "old", "delta"), {"old": old, "delta": clean}
         )
-        data = self.engine.query(
-            merge.merge_touched(model, "old", "delta", "touched"),
-            {"old": old, "delta": clean, "touched": touched_rel},
+        newer = engine.query(
+            merge.newer_rows(model, "delta", "ranked"), {"delta": clean, "ranked": ranked}
         )
-        table_report.replaced += old.num_rows + clean.num_rows - data.num_rows
-        return data, replace
+        lost = engine.query(merge.lost_rows("ranked"), {"ranked": ranked}).column("_row")
+        table_report.replaced += lost.length() + clean.num_rows - newer.num_rows
+        relations = {"newer": newer, "old": old, "lost": pa.table({"_row": lost})}
+        if model.name == "orders":
+            # Their customers' order facts change, old and new customer alike.
+            self.orders_changed = engine.query(_ORDERS_CHANGED, relations)
+        if customers and self.orders_changed.num_rows:
+            # Rewritten as they are, their order facts recomputed.
+            refreshed = engine.query(_REFRESHED, {**relations, "changed": self.orders_changed})
+            newer = pa.concat_tables(
+                [newer, refreshed.select(newer.column_names).cast(newer.schema)]
+            )
+            lost = pa.chunked_array([*lost.chunks, *refreshed.column("_row").chunks], pa.int64())
+        if newer.num_rows == 0:
+            return None
+        places = read.rows.select([FILE, POS]).take(lost)
+        deletes = pa.table(
+            {"file_path": places.column(FILE).cast(pa.string()), "pos": places.column(POS)}
+        )
+        table_report.deletes = deletes.num_rows
+        return _Change(newer, deletes=deletes, read=read)
 
     def _with_order_facts(self, model: Table, rows: pa.Table) -> pa.Table:
         try:
@@ -406,8 +422,31 @@ class _Run:
             commit(lake, data, run_id=self.plan.run_id, replace=None)
 
 
-def delta_rows(results: list[FileResult], table: str) -> int:
-    return sum(r.rows[table] for r in results)
+@dataclass
+class _Change:
+    """What a table's commit adds, and what it removes: the rows `replace` selects
+    (historic: all; None: nothing), or the rows at `deletes` as `read` found them."""
+
+    data: pa.Table
+    replace: BooleanExpression | None = None
+    deletes: pa.Table | None = None  # (file_path, pos)
+    read: LiveRows | None = None
+
+
+_ORDERS_CHANGED = """
+SELECT provider, source_customer_id FROM newer
+UNION
+SELECT provider, source_customer_id FROM old WHERE _row IN (SELECT _row FROM lost)
+"""
+
+# Live customers whose orders changed and that no newer row of theirs replaces.
+_REFRESHED = """
+SELECT o.* FROM old AS o
+WHERE EXISTS (SELECT 1 FROM changed AS c
+              WHERE c.provider = o.provider AND c.source_customer_id = o.source_id)
+  AND NOT EXISTS (SELECT 1 FROM newer AS n
+                  WHERE n.provider = o.provider AND n.source_id = o.source_id)
+"""
 
 
 def _quarantine_rows(run_id: str, model: Table, rows: pa.Table, at: datetime) -> pa.Table:

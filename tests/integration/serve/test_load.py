@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from psycopg import sql
 from psycopg.rows import dict_row
@@ -37,6 +38,7 @@ from opencdp.identity.resolve import resolve
 from opencdp.lake import ensure_namespace, load_table, open_catalog
 from opencdp.lake.commit import commit, ensure_table, partition_filter
 from opencdp.lake.maintain import expire
+from opencdp.lake.row_delta import FILE, POS, commit_row_delta, live_rows
 from opencdp.serve.load import LoadError, LoadReport, load_tenant
 from opencdp.serve.tables import SERVED, ServedTable, is_nested
 from opencdp.settings import Settings, load_settings
@@ -316,6 +318,42 @@ def test_a_partition_rewrite_reads_only_that_partition(s: Settings, database: Da
     assert_mirrors(s, database, "orders")
     [row] = query(database, f"SELECT status FROM {SCHEMA}.orders WHERE order_id = 'f1'")
     assert row == {"status": "refunded"}
+
+
+def test_position_deletes_load_as_a_diff_both_ways(s: Settings, database: Database) -> None:
+    """Merge-on-read (an incremental transform): a newer row appended, its old row
+    deleted by position in a file that stays. The diff sends the change, and a rollback's
+    diff brings the old row back."""
+    rows = [order("shopify", f"o{i}", created_at=at(10), status="paid") for i in range(4)]
+    write(s, TENANT, "orders", rows)
+    load(s)
+    first = snapshot_of(s, "orders")
+    with open_catalog(s) as catalog:
+        table = load_table(catalog, TENANT, "orders")
+        read = live_rows(table, ["order_id"])
+        old = read.rows.filter(pc.equal(read.rows.column("order_id"), "o2"))
+        deletes = pa.table(
+            {"file_path": old.column(FILE).cast(pa.string()), "pos": old.column(POS)}
+        )
+        newer = order("shopify", "o2", created_at=at(10), status="refunded")
+        data = pa.Table.from_pylist([newer], schema=TABLES["orders"].schema)
+        commit_row_delta(table, data, deletes, read, {})
+    report, said = load(s)
+    orders = report.tables["orders"]
+    assert (orders.mode, orders.rows_upserted, orders.rows_deleted) == ("diff", 1, 0)
+    assert any("1 rows deleted by position, 0 restored" in line for line in said)
+    assert_mirrors(s, database, "orders")
+    [row] = query(database, f"SELECT status FROM {SCHEMA}.orders WHERE order_id = 'o2'")
+    assert row == {"status": "refunded"}
+
+    with open_catalog(s) as catalog:
+        table = load_table(catalog, TENANT, "orders")
+        table.manage_snapshots().set_current_snapshot(snapshot_id=first).commit()
+    report, said = load(s)
+    orders = report.tables["orders"]
+    assert (orders.mode, orders.rows_upserted, orders.rows_deleted) == ("diff", 1, 0)
+    assert any("0 rows deleted by position, 1 restored" in line for line in said)
+    assert_mirrors(s, database, "orders")
 
 
 def test_a_profile_merged_away_disappears(s: Settings, database: Database, engine: Engine) -> None:

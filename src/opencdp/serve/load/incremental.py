@@ -1,6 +1,6 @@
 """The default load of one table: nothing when its snapshot is the one loaded, the
-snapshot diff merged when it can be computed, every row otherwise (a first load, a loaded
-snapshot since expired, delete files that a diff of data files cannot see)."""
+snapshot diff merged when it can be computed (data files added and removed, rows deleted
+by position), every row otherwise (a first load, a loaded snapshot since expired)."""
 
 from __future__ import annotations
 
@@ -60,19 +60,22 @@ def _diff(
     before = lake.files(loaded)
     if before is None:
         return f"snapshot {loaded}, loaded last, is gone (expired)"
-    if before.has_deletes or files.has_deletes:
-        return "the table has delete files, which a diff of data files misses"
     diff = file_diff(before.tasks, files.tasks)
     try:
         removed = lake.read_all(before.tasks[path] for path in diff.removed)
     except FileNotFoundError:
         return f"data files of snapshot {loaded}, loaded last, are gone"
     added = lake.read_all(files.tasks[path] for path in diff.added)
+    # Position deletes on files in both: rows gone since, or back (a rollback's diff).
+    deleted, restored = lake.read_deleted(before, files), lake.read_deleted(files, before)
     ctx.say(
         f"{lake.served.name}: snapshot diff {loaded} -> {files.snapshot_id}: "
         f"{len(diff.added)} files added ({added.num_rows:,} rows), "
-        f"{len(diff.removed)} removed ({removed.num_rows:,} rows)"
+        f"{len(diff.removed)} removed ({removed.num_rows:,} rows), "
+        f"{deleted.num_rows:,} rows deleted by position, {restored.num_rows:,} restored"
     )
+    added = pa.concat_tables([added, restored])
+    removed = pa.concat_tables([removed, deleted])
     # Compared as read (DuckDB compares nested values too), so that only the changed rows
     # are prepared for COPY: preparing every row of both sides cost more than the diff.
     numbers, deleted = row_diff(ctx.engine, added, removed, lake.served.key)

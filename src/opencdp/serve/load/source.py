@@ -12,12 +12,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.table import FileScanTask, Table
 
+from opencdp.lake.row_delta import deleted_positions
 from opencdp.lake.tables import table_identifier
 from opencdp.serve.load.errors import LoadError
 from opencdp.serve.tables import ServedTable
@@ -97,6 +99,26 @@ class LakeTable:
 
     def read_all(self, tasks: Iterable[FileScanTask]) -> pa.Table:
         parts = list(self.read(tasks))
+        return pa.concat_tables(parts) if parts else self.served.schema.empty_table()
+
+    def read_deleted(self, before: SnapshotFiles, after: SnapshotFiles) -> pa.Table:
+        """The rows of data files in both snapshots that are live in `before` and deleted
+        by position in `after` (merge-on-read, lake/row_delta.py)."""
+        kept = [
+            path
+            for path, task in after.tasks.items()
+            if path in before.tasks and task.delete_files != before.tasks[path].delete_files
+        ]
+        now = deleted_positions(self.table, (after.tasks[path] for path in kept))
+        then = deleted_positions(self.table, (before.tasks[path] for path in kept))
+        parts = []
+        for path in kept:
+            positions = now.get(path, pa.array([], pa.int64()))
+            if path in then:
+                positions = positions.filter(pc.invert(pc.is_in(positions, value_set=then[path])))
+            # The file as written, no deletes applied: a position is a row number in it.
+            rows = self.read_all([FileScanTask(after.tasks[path].file)])
+            parts.append(rows.take(positions))
         return pa.concat_tables(parts) if parts else self.served.schema.empty_table()
 
 
