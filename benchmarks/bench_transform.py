@@ -111,9 +111,10 @@ def timed_stages(
 ) -> tuple[float, dict[str, float]]:
     """The command's time, and the time of each stage of its run as it reports them (its
     last line "time: stage 1.2 s, ..."): the work, without starting the process."""
+    wide = {**(env or os.environ), "COLUMNS": "1000"}  # no wrapped lines to parse
     start = time.perf_counter()
     done = subprocess.run(
-        argv, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        argv, check=True, env=wide, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     seconds = round(time.perf_counter() - start, 2)
     sys.stderr.write(done.stderr)

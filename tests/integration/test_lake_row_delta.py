@@ -5,6 +5,7 @@ snapshot, read back by every reader (PyIceberg's scans, `read_table`'s DuckDB pa
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -13,6 +14,7 @@ import pytest
 from pyiceberg.exceptions import ValidationException
 from pyiceberg.table import Table
 from tests.support.curated import at, order
+from tests.support.s3 import CREDENTIALS, REGION, s3_client
 
 from opencdp.lake import ensure_namespace, open_catalog
 from opencdp.lake import tables as lake_tables
@@ -20,7 +22,7 @@ from opencdp.lake.commit import RUN_PROPERTY, commit, ensure_table, last_run
 from opencdp.lake.maintain import compact
 from opencdp.lake.row_delta import FILE, POS, LiveRows, commit_row_delta, live_rows
 from opencdp.lake.tables import read_table
-from opencdp.settings import Settings
+from opencdp.settings import Settings, load_settings
 from opencdp.transform.model import ORDERS
 
 pytestmark = pytest.mark.integration
@@ -28,6 +30,10 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def orders(settings: Settings) -> Iterator[Table]:
+    yield from orders_in(settings)
+
+
+def orders_in(settings: Settings) -> Iterator[Table]:
     """An orders table of 3 months x 4 orders, one commit per month: three data files."""
     with open_catalog(settings) as catalog:
         ensure_namespace(catalog, "acme")
@@ -140,3 +146,21 @@ def test_compaction_folds_the_deletes_back_and_then_has_nothing_to_do(orders: Ta
     snapshot = orders.current_snapshot()
     assert compact(orders, 128 * 1024 * 1024)[2] == 0
     assert orders.refresh().current_snapshot() == snapshot
+
+
+def test_in_an_s3_warehouse_rows_are_read_file_by_file(
+    s3_endpoint: str, data_root: Path, clean_env: None
+) -> None:
+    """DuckDB reads local files only: in S3, `live_rows` reads each file with PyArrow."""
+    s3_client(s3_endpoint).create_bucket(Bucket="lake")
+    options = {"endpoint_url": s3_endpoint, **CREDENTIALS, "client_kwargs": {"region_name": REGION}}
+    settings = load_settings(data_root, storage={"url": "s3://lake/cdp", "options": options})
+    for lake in orders_in(settings):
+        assert next(iter(live_rows(lake, ["order_id"]).files)).startswith("s3://")
+        replace(lake, live_rows(lake, ["order_id", "created_at"]), {"1-1": "paid"}, "r1")
+        keys = pa.table({"provider": ["shop", "shop"], "order_id": ["1-1", "2-0"]})
+        live = live_rows(lake.refresh(), ["order_id", "status"], keys)
+        assert by_id(live.rows) == {"1-1": "paid", "2-0": "placed"}
+        assert statuses(lake)["1-1"] == "paid"
+        assert compact(lake, 128 * 1024 * 1024)[2] == 1  # the month with the delete file
+        assert statuses(lake)["1-1"] == "paid"

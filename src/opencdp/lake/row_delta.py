@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -44,6 +45,8 @@ from pyiceberg.table.update.snapshot import _FastAppendFiles, _OverwriteFiles
 from pyiceberg.typedef import EMPTY_DICT
 from pyiceberg.types import LongType, StringType
 
+from opencdp.lake.tables import read_local, semi_join
+
 FILE_PATH_ID = 2147483546
 POS_ID = 2147483545
 DELETES_SCHEMA = pa.schema(
@@ -65,19 +68,27 @@ class LiveRows:
     snapshot_id: int | None
 
 
-def live_rows(table: Table, columns: Iterable[str]) -> LiveRows:
-    """`columns` of every live row of the table's current snapshot, with the data file
-    (`_file`) and the position in it (`_pos`) each row is at. Rows an earlier commit
-    deleted by position are left out."""
+def live_rows(table: Table, columns: Iterable[str], keys: pa.Table | None = None) -> LiveRows:
+    """`columns` of the live rows of the table's current snapshot (with `keys`, of those
+    whose values in the key's columns are a row of `keys`), with the data file (`_file`)
+    and the position in it (`_pos`) each row is at. Rows an earlier commit deleted by
+    position are left out."""
     selected = list(columns)
     snapshot = table.current_snapshot()
     tasks = list(table.scan(selected_fields=tuple(selected)).plan_files())
-    deleted = deleted_positions(table, tasks)
-    parts = [_file_rows(table, task, selected, deleted.get(task.file.file_path)) for task in tasks]
-    if not parts:
-        parts = [_placed(table.schema().as_arrow().empty_table().select(selected), "")]
+    rows = read_local(tasks, selected, keys=keys, placed=True)
+    if rows is None:  # files in an object store, or none at all: file by file
+        read = list(dict.fromkeys([*selected, *(keys.column_names if keys else ())]))
+        deleted = deleted_positions(table, tasks)
+        parts = [_file_rows(table, task, read, deleted.get(task.file.file_path)) for task in tasks]
+        empty = table.schema().as_arrow().empty_table().select(read)
+        rows = pa.concat_tables(parts) if parts else _placed(empty, "")
+        if keys is not None:
+            with duckdb.connect(":memory:") as con:
+                rows = semi_join(con, con.from_arrow(rows), keys).to_arrow_table()
+        rows = rows.select([*selected, FILE, POS])
     return LiveRows(
-        rows=pa.concat_tables(parts),
+        rows=rows,
         files={task.file.file_path: task.file for task in tasks},
         snapshot_id=snapshot.snapshot_id if snapshot is not None else None,
     )
@@ -94,9 +105,9 @@ def _file_rows(
 
 
 def _placed(rows: pa.Table, path: str) -> pa.Table:
-    """`rows` of one file with its path (dictionary-encoded: one copy) and positions."""
+    """`rows` of one file with its path and positions."""
     n = rows.num_rows
-    paths = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([path]))
+    paths = pa.array(np.full(n, path, dtype=object), pa.string())
     return rows.append_column(FILE, paths).append_column(POS, pa.array(np.arange(n)))
 
 

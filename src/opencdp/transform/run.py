@@ -25,13 +25,13 @@ import numpy as np
 import orjson
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression
 
 from opencdp.engine.base import Engine, ParquetFiles
 from opencdp.lake import ensure_namespace, open_catalog
 from opencdp.lake.commit import RUN_PROPERTY, commit, ensure_table, last_run
 from opencdp.lake.row_delta import FILE, POS, LiveRows, commit_row_delta, live_rows
+from opencdp.lake.tables import read_table
 from opencdp.settings import Settings
 from opencdp.storage import layout
 from opencdp.storage.ndjson import GzipLines
@@ -340,7 +340,12 @@ class _Run:
         columns = model.schema.names if customers else merge.rank_columns(model)
         if model.name == "orders":
             columns = (*columns, "source_customer_id")
-        read = live_rows(lake, columns)
+        # The live rows of the delta's keys (and of the customers whose orders changed).
+        keys = clean.select(list(model.key))
+        if customers:
+            changed = self.orders_changed.rename_columns(["provider", "source_id"])
+            keys = pa.concat_tables([keys, changed.cast(keys.schema)])
+        read = live_rows(lake, columns, keys)
         old = read.rows.drop_columns([FILE, POS]).append_column(
             "_row", pa.array(np.arange(read.rows.num_rows))
         )
@@ -373,13 +378,8 @@ class _Run:
         return _Change(newer, deletes=deletes, read=read)
 
     def _with_order_facts(self, model: Table, rows: pa.Table) -> pa.Table:
-        try:
-            orders_table = self.catalog.load_table((self.tenant, "orders"))
-        except NoSuchTableError:  # no orders yet: no facts
-            return rows
-        orders = orders_table.scan(
-            selected_fields=("provider", "source_customer_id", "total_amount", "created_at")
-        ).to_arrow()
+        columns = ("provider", "source_customer_id", "total_amount", "created_at")
+        orders = read_table(self.catalog, self.tenant, "orders", TABLES["orders"].schema, columns)
         return self.engine.query(
             merge.with_order_facts(model, "c_rows", "orders"), {"c_rows": rows, "orders": orders}
         )
