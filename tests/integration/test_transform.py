@@ -218,6 +218,35 @@ def test_a_crash_between_commits_is_resumed_exactly_once(landed: Settings, tmp_p
     assert run(landed).files == 0
 
 
+def test_a_run_resumed_after_its_orders_commit_still_updates_order_facts(
+    landed: Settings,
+) -> None:
+    """The crash comes after the orders commit of an incremental run: the resumed run no
+    longer knows whose orders changed, so every customer's facts are recomputed."""
+    run(landed)
+    new_order = dict(data.records("shopify", "orders")[0], id=999_000_002, line_items=[])
+    land_live(
+        landed, TENANT, "shopify", "orders", [("wh-2", "orders/create", new_order)], kind="webhook"
+    )
+    customer_id = str(new_order["customer"]["id"])
+    before = {(r["provider"], r["source_id"]): r for r in rows(landed, "customers")}
+    count = before[("shopify", customer_id)]["order_count"]
+
+    def crash(name: str) -> None:
+        if name == "orders":
+            raise RuntimeError("simulated crash")
+
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run(landed, after_commit=crash)
+    report = run(landed)
+
+    assert report.resumed
+    assert report.tables["orders"].skipped
+    after = {(r["provider"], r["source_id"]): r for r in rows(landed, "customers")}
+    assert after[("shopify", customer_id)]["order_count"] == count + 1
+    assert len(after) == len(before)
+
+
 def test_a_historic_run_rebuilds_atomically_and_can_be_rolled_back(landed: Settings) -> None:
     from opencdp.lake.maintain import rollback
 

@@ -249,8 +249,9 @@ class _Run:
         self, results: list[FileResult], after_commit: Callable[[str], None] | None
     ) -> None:
         self.quarantined: list[pa.Table] = []
-        # The (provider, source_customer_id) whose orders this run changed.
-        self.orders_changed = pa.table(
+        # The (provider, source_customer_id) whose orders this run changed; None when
+        # not known (a resumed run that committed its orders before).
+        self.orders_changed: pa.Table | None = pa.table(
             {"provider": pa.array([], pa.string()), "source_customer_id": pa.array([], pa.string())}
         )
         for name in TABLE_ORDER:
@@ -272,6 +273,8 @@ class _Run:
             with self.timed(f"merge_{name}"):
                 if last_run(lake) == self.plan.run_id:
                     table_report.skipped = True
+                    if name == "orders":  # which customers it changed is not known now
+                        self.orders_changed = None
                     continue
                 delta = ParquetFiles(staged, model.schema)
                 change = self._merge(model, lake, delta, table_report)
@@ -341,10 +344,13 @@ class _Run:
         if model.name == "orders":
             columns = (*columns, "source_customer_id")
         # The live rows of the delta's keys (and of the customers whose orders changed).
-        keys = clean.select(list(model.key))
-        if customers:
-            changed = self.orders_changed.rename_columns(["provider", "source_id"])
-            keys = pa.concat_tables([keys, changed.cast(keys.schema)])
+        keys: pa.Table | None = clean.select(list(model.key))
+        if customers and self.orders_changed is None:
+            keys = None  # a resumed run: every customer, as any one's orders may have changed
+        elif customers:
+            delta_keys = clean.select(list(model.key))
+            changed = self.orders_changed.rename_columns(delta_keys.column_names)
+            keys = pa.concat_tables([delta_keys, changed.cast(delta_keys.schema)])
         read = live_rows(lake, columns, keys)
         old = read.rows.drop_columns([FILE, POS]).append_column(
             "_row", pa.array(np.arange(read.rows.num_rows))
@@ -361,9 +367,14 @@ class _Run:
         if model.name == "orders":
             # Their customers' order facts change, old and new customer alike.
             self.orders_changed = engine.query(_ORDERS_CHANGED, relations)
-        if customers and self.orders_changed.num_rows:
+        changed = self.orders_changed
+        if customers and changed is None:  # a resumed run: every customer
+            changed = old.select(["provider", "source_id"]).rename_columns(
+                ["provider", "source_customer_id"]
+            )
+        if customers and changed is not None and changed.num_rows:
             # Rewritten as they are, their order facts recomputed.
-            refreshed = engine.query(_REFRESHED, {**relations, "changed": self.orders_changed})
+            refreshed = engine.query(_REFRESHED, {**relations, "changed": changed})
             newer = pa.concat_tables(
                 [newer, refreshed.select(newer.column_names).cast(newer.schema)]
             )
