@@ -352,8 +352,13 @@ class TenantSettings(_Section):
     # When `opencdp scheduler` runs the batch pipeline (transform, identity resolution, the
     # load into the serving database and the search index): a cron expression, or never.
     pipeline_schedule: str | None = None
+    # When it runs `opencdp maintain` (compaction, position deletes folded back, old
+    # snapshots expired): a cron expression, or never.
+    maintenance_schedule: str | None = None
+    # The snapshot history maintenance keeps, for `opencdp rollback`.
+    keep_snapshot_days: float = Field(default=7, ge=0)
 
-    @field_validator("pipeline_schedule")
+    @field_validator("pipeline_schedule", "maintenance_schedule")
     @classmethod
     def _cron(cls, schedule: str | None) -> str | None:
         return _check_cron(schedule)

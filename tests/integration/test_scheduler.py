@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 import yaml
-from tests.support.raw import land_generated
+from tests.support import data
+from tests.support.raw import land_generated, land_tap
 
 from opencdp.db import Database
 from opencdp.db.runs import RunLog
 from opencdp.ingest.extract import ExtractResult
 from opencdp.ingest.scheduler import PIPELINE, Scheduler, run_recorded
-from opencdp.pipeline import PipelineReport
+from opencdp.lake import load_table, open_catalog
+from opencdp.lake.recorded import MAINTENANCE
+from opencdp.pipeline import PipelineReport, run_pipeline
 from opencdp.serve.search import open_search
 from opencdp.settings import Settings, load_settings
 
@@ -127,3 +132,53 @@ def test_the_pipeline_job_transforms_resolves_and_loads(
     assert kinds == {"transform", "identity", "load"}
     # Not due again before the schedule fires next.
     assert Scheduler(settings, database).run_once() == []
+
+
+def test_the_maintenance_job_folds_the_deletes_of_incremental_runs_back(
+    data_root: Path, clean_env: None, database: Database
+) -> None:
+    settings = load_settings(
+        data_root,
+        database={"url": database.conninfo()},
+        tenants={"acme": {"maintenance_schedule": "0 3 * * *", "keep_snapshot_days": 0}},
+    )
+    land_generated(settings, "acme", events=50)
+    run_pipeline(settings, "acme", identity=False, load=False)
+    first = curated(settings, "customers")
+    # Ten customers again, newer: the incremental run deletes their rows by position.
+    newer = [
+        dict(c, email=f"new.{c['id']}@example.org", updated_at=datetime.now(UTC).isoformat())
+        for c in data.records("shopify", "customers")[:10]
+    ]
+    land_tap(settings, "acme", "shopify", "customers", newer)
+    run_pipeline(settings, "acme", identity=False, load=False)
+    assert delete_files(settings, "customers") > 0
+    changed = curated(settings, "customers")
+    assert changed.num_rows == first.num_rows
+
+    scheduler = Scheduler(settings, database)
+    [outcome] = scheduler.run_once()
+    scheduler.shutdown()
+
+    assert isinstance(outcome, list), outcome
+    customers = next(m for m in outcome if m.table == "customers")
+    assert customers.partitions_compacted > 0
+    assert customers.files_after < customers.files_before
+    assert delete_files(settings, "customers") == 0
+    assert curated(settings, "customers").equals(changed)
+    [record] = [r for r in RunLog(database).recent("acme") if r.kind == "maintain"]
+    assert (record.source, record.status) == (MAINTENANCE, "succeeded")
+    assert {t["table"] for t in record.details["tables"]} >= {"customers", "orders", "events"}
+    assert Scheduler(settings, database).run_once() == []  # not due again before 03:00
+
+
+def curated(settings: Settings, name: str) -> pa.Table:
+    with open_catalog(settings) as catalog:
+        data = load_table(catalog, "acme", name).scan().to_arrow()
+    return data.sort_by([("provider", "ascending"), ("source_id", "ascending")])
+
+
+def delete_files(settings: Settings, name: str) -> int:
+    with open_catalog(settings) as catalog:
+        files = load_table(catalog, "acme", name).inspect.files()
+    return sum(1 for content in files.column("content").to_pylist() if content == 1)

@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from opencdp.ingest.scheduler import PIPELINE, Job, due_jobs, scheduled_jobs
+from opencdp.lake.recorded import MAINTENANCE
 from opencdp.settings import Settings
 
 HOURLY = Job("acme", "shop", "0 * * * *")
@@ -39,3 +40,17 @@ def test_a_tenant_with_a_pipeline_schedule_gets_a_pipeline_job() -> None:
 def test_a_pipeline_schedule_must_be_a_cron_expression() -> None:
     with pytest.raises(ValidationError, match="not a cron expression"):
         Settings(tenants={"acme": {"pipeline_schedule": "every hour"}})
+
+
+def test_a_maintenance_schedule_gets_a_job_of_its_own() -> None:
+    settings = Settings(
+        tenants={"acme": {"pipeline_schedule": "15 * * * *", "maintenance_schedule": "0 3 * * *"}}
+    )
+    pipeline, maintenance = scheduled_jobs(settings)
+    assert pipeline == Job("acme", PIPELINE, "15 * * * *")
+    assert maintenance == Job("acme", MAINTENANCE, "0 3 * * *")
+    # Each job is due by its own last start: a pipeline run does not count as maintenance.
+    last = {("acme", PIPELINE): datetime(2025, 1, 15, 10, 16, tzinfo=UTC)}
+    assert due_jobs([pipeline, maintenance], last, NOW) == [maintenance]
+    with pytest.raises(ValidationError, match="not a cron expression"):
+        Settings(tenants={"acme": {"maintenance_schedule": "nightly"}})

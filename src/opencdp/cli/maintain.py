@@ -16,27 +16,28 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         tenant: Annotated[str, typer.Option(help="Tenant.")],
         keep_days: Annotated[
-            float, typer.Option(min=0, help="Keep snapshots this recent (for rollback).")
-        ] = 7,
+            float | None,
+            typer.Option(
+                min=0,
+                help="Keep snapshots this recent, for rollback (default: the tenant's "
+                "keep_snapshot_days, 7).",
+            ),
+        ] = None,
     ) -> None:
-        """Compact each table's small files and expire its old snapshots."""
-        from datetime import timedelta
-
-        from opencdp.lake import list_tables, load_table, open_catalog
-        from opencdp.lake.maintain import compact, expire
+        """Compact each table's small files and fold its position deletes back into the data
+        (incremental runs write them), and expire its old snapshots; recorded in the run log."""
+        from opencdp.db import Database
+        from opencdp.lake.recorded import maintain_recorded
 
         settings = settings_of(ctx)
         console = Console(stderr=True)
-        target = settings.transform.target_file_size_bytes
-        with open_catalog(settings) as catalog:
-            for name in list_tables(catalog, tenant):
-                table = load_table(catalog, tenant, name)
-                before, after, partitions = compact(table, target)
-                expired = expire(table, timedelta(days=keep_days))
-                console.print(
-                    f"{name}: {before} files -> {after} ({partitions} partitions "
-                    f"compacted), {expired} snapshots expired"
-                )
+        db = Database.from_settings(settings)
+        for m in maintain_recorded(settings, db, tenant, keep_days=keep_days):
+            console.print(
+                f"{m.table}: {m.files_before} files -> {m.files_after} "
+                f"({m.partitions_compacted} partitions compacted), "
+                f"{m.snapshots_expired} snapshots expired"
+            )
 
     @app.command("rollback")
     def rollback_(

@@ -1,5 +1,6 @@
-"""The built-in scheduler: runs every tenant's due extractions by their cron schedules, and
-its batch pipeline (transform, identity resolution, load) by `pipeline_schedule`.
+"""The built-in scheduler: runs every tenant's due extractions by their cron schedules, its
+batch pipeline (transform, identity resolution, load) by `pipeline_schedule`, and the
+maintenance of its curated tables by `maintenance_schedule`.
 
 Planning is pure (`due_jobs`: schedules, last starts and a time in, jobs out); running a
 job records it in `opencdp.pipeline_runs`, alerts on failure, schema drift and a DLQ over
@@ -23,6 +24,8 @@ from opencdp.db import Database, ensure_tenant, migrate_control
 from opencdp.db.runs import RunLog, RunStatus
 from opencdp.ingest import dlq
 from opencdp.ingest.extract import ExtractResult, extract
+from opencdp.lake.maintain import Maintenance
+from opencdp.lake.recorded import MAINTENANCE, maintain_recorded
 from opencdp.logs import get_logger
 from opencdp.pipeline import PipelineReport, run_pipeline
 from opencdp.settings import Settings
@@ -30,7 +33,7 @@ from opencdp.storage import store_for
 
 log = get_logger(__name__)
 
-Outcome = ExtractResult | PipelineReport
+Outcome = ExtractResult | PipelineReport | list[Maintenance]
 
 _STATUS: dict[str, RunStatus] = {"success": "succeeded", "failed": "failed", "timeout": "timed_out"}
 
@@ -54,11 +57,11 @@ def scheduled_jobs(settings: Settings) -> list[Job]:
         for name, source in sorted(tenant_settings.sources.items())
         if source.kind == "tap" and source.schedule
     ]
-    jobs += [
-        Job(tenant, PIPELINE, tenant_settings.pipeline_schedule)
-        for tenant, tenant_settings in sorted(settings.tenants.items())
-        if tenant_settings.pipeline_schedule
-    ]
+    for tenant, tenant_settings in sorted(settings.tenants.items()):
+        if tenant_settings.pipeline_schedule:
+            jobs.append(Job(tenant, PIPELINE, tenant_settings.pipeline_schedule))
+        if tenant_settings.maintenance_schedule:
+            jobs.append(Job(tenant, MAINTENANCE, tenant_settings.maintenance_schedule))
     return jobs
 
 
@@ -150,17 +153,18 @@ class Scheduler:
                 if job in self._running:
                     continue
                 log.info("job_start", tenant=job.tenant, source=job.source)
-                future: Future[Outcome] = (
-                    self._pool.submit(run_pipeline, self.settings, job.tenant)
-                    if job.source == PIPELINE
-                    else self._pool.submit(
-                        run_recorded, self.settings, self.db, job.tenant, job.source, run=self.run
-                    )
-                )
+                future: Future[Outcome] = self._pool.submit(self._job(job))
                 future.add_done_callback(partial(self._done, job))
                 self._running[job] = future
                 started.append(future)
         return started
+
+    def _job(self, job: Job) -> Callable[[], Outcome]:
+        if job.source == PIPELINE:
+            return partial(run_pipeline, self.settings, job.tenant)
+        if job.source == MAINTENANCE:
+            return partial(maintain_recorded, self.settings, self.db, job.tenant)
+        return partial(run_recorded, self.settings, self.db, job.tenant, job.source, run=self.run)
 
     def _done(self, job: Job, _future: Future[Outcome]) -> None:
         with self._lock:

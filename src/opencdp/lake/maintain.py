@@ -1,4 +1,5 @@
-"""Table maintenance: compact small files, expire old snapshots, roll back a run.
+"""Table maintenance: compact small files and position deletes, expire old snapshots, roll
+back a run.
 
 PyIceberg has no file compaction, so the partitions holding several small files, or the
 position deletes of incremental runs (lake/row_delta.py), are read and rewritten in one
@@ -25,16 +26,30 @@ from pyiceberg.transforms import MonthTransform
 from opencdp.errors import NotFoundError
 from opencdp.lake.commit import RUN_PROPERTY, is_follow_up, last_run, partition_filter, run_of
 from opencdp.lake.row_delta import fold_deletes
-from opencdp.lake.tables import load_table
+from opencdp.lake.tables import list_tables, load_table
 
 
-@dataclass
+@dataclass(frozen=True)
 class Maintenance:
+    """What maintenance did to one table (files: data and delete files)."""
+
     table: str
-    files_before: int = 0
-    files_after: int = 0
-    partitions_compacted: int = 0
-    snapshots_expired: int = 0
+    files_before: int
+    files_after: int
+    partitions_compacted: int
+    snapshots_expired: int
+
+
+def maintain(
+    catalog: Catalog, tenant: str, target_bytes: int, keep: timedelta
+) -> list[Maintenance]:
+    """Compact, then expire snapshots older than `keep`, in each of the tenant's tables."""
+    done = []
+    for name in list_tables(catalog, tenant):
+        table = load_table(catalog, tenant, name)
+        before, after, partitions = compact(table, target_bytes)
+        done.append(Maintenance(name, before, after, partitions, expire(table, keep)))
+    return done
 
 
 def compact(table: Table, target_bytes: int) -> tuple[int, int, int]:
