@@ -318,6 +318,7 @@ class _Run:
             {"delta": delta},
         )
         table_report.replaced = table_report.staged - bad.num_rows - clean.num_rows
+        change: _Change | None
         if self.plan.historic or lake.current_snapshot() is None:
             if model.name == "orders":
                 self.orders_changed = clean.select(["provider", "source_customer_id"])
@@ -345,12 +346,13 @@ class _Run:
             columns = (*columns, "source_customer_id")
         # The live rows of the delta's keys (and of the customers whose orders changed).
         keys: pa.Table | None = clean.select(list(model.key))
-        if customers and self.orders_changed is None:
-            keys = None  # a resumed run: every customer, as any one's orders may have changed
-        elif customers:
-            delta_keys = clean.select(list(model.key))
-            changed = self.orders_changed.rename_columns(delta_keys.column_names)
-            keys = pa.concat_tables([delta_keys, changed.cast(delta_keys.schema)])
+        if customers:
+            if self.orders_changed is None:  # a resumed run: any customer's orders may have
+                keys = None  # changed
+            else:
+                delta_keys = clean.select(list(model.key))
+                changed = self.orders_changed.rename_columns(delta_keys.column_names)
+                keys = pa.concat_tables([delta_keys, changed.cast(delta_keys.schema)])
         read = live_rows(lake, columns, keys)
         old = read.rows.drop_columns([FILE, POS]).append_column(
             "_row", pa.array(np.arange(read.rows.num_rows))
