@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 import pytest
 from pyiceberg.exceptions import ValidationException
 from pyiceberg.table import Table
+from pyiceberg.types import StringType
 from tests.support.curated import at, order
 from tests.support.s3 import CREDENTIALS, REGION, s3_client
 
@@ -164,3 +165,9 @@ def test_in_an_s3_warehouse_rows_are_read_file_by_file(
         assert statuses(lake)["1-1"] == "paid"
         assert compact(lake, 128 * 1024 * 1024)[2] == 1  # the month with the delete file
         assert statuses(lake)["1-1"] == "paid"
+        # A column added after the files were written reads as nulls.
+        with lake.update_schema() as update:
+            update.add_column("note", StringType())
+        noted = live_rows(lake.refresh(), ["order_id", "note"]).rows
+        assert noted.num_rows == 12
+        assert noted.column("note").null_count == 12

@@ -98,7 +98,17 @@ def _file_rows(
     table: Table, task: FileScanTask, columns: list[str], deleted: pa.Array | None
 ) -> pa.Table:
     with table.io.new_input(task.file.file_path).open() as stream:
-        rows = _placed(pq.read_table(stream, columns=columns), task.file.file_path)
+        parquet = pq.ParquetFile(stream)
+        present = [c for c in columns if c in parquet.schema_arrow.names]
+        rows = parquet.read(columns=present)
+    # A file written before a column was added: nulls for it (columns are never renamed).
+    schema = table.schema().as_arrow()
+    for name in columns:
+        if name not in present:
+            rows = rows.append_column(
+                schema.field(name), pa.nulls(rows.num_rows, schema.field(name).type)
+            )
+    rows = _placed(rows, task.file.file_path)
     if deleted is not None:
         rows = rows.filter(pc.invert(pc.is_in(rows.column(POS), value_set=deleted)))
     return rows.select([*columns, FILE, POS])
