@@ -344,16 +344,7 @@ class _Run:
         columns = model.schema.names if customers else merge.rank_columns(model)
         if model.name == "orders":
             columns = (*columns, "source_customer_id")
-        # The live rows of the delta's keys (and of the customers whose orders changed).
-        keys: pa.Table | None = clean.select(list(model.key))
-        if customers:
-            if self.orders_changed is None:  # a resumed run: any customer's orders may have
-                keys = None  # changed
-            else:
-                delta_keys = clean.select(list(model.key))
-                changed = self.orders_changed.rename_columns(delta_keys.column_names)
-                keys = pa.concat_tables([delta_keys, changed.cast(delta_keys.schema)])
-        read = live_rows(lake, columns, keys)
+        read = live_rows(lake, columns, self._keys(model, clean))
         old = read.rows.drop_columns([FILE, POS]).append_column(
             "_row", pa.array(np.arange(read.rows.num_rows))
         )
@@ -369,13 +360,14 @@ class _Run:
         if model.name == "orders":
             # Their customers' order facts change, old and new customer alike.
             self.orders_changed = engine.query(_ORDERS_CHANGED, relations)
-        changed = self.orders_changed
-        if customers and changed is None:  # a resumed run: every customer
-            changed = old.select(["provider", "source_id"]).rename_columns(
-                ["provider", "source_customer_id"]
-            )
-        if customers and changed is not None and changed.num_rows:
-            # Rewritten as they are, their order facts recomputed.
+        if customers:
+            # Customers whose orders changed are rewritten as they are, their order facts
+            # recomputed; a resumed run no longer knows which: all of them.
+            changed = self.orders_changed
+            if changed is None:
+                changed = old.select(["provider", "source_id"]).rename_columns(
+                    ["provider", "source_customer_id"]
+                )
             refreshed = engine.query(_REFRESHED, {**relations, "changed": changed})
             newer = pa.concat_tables(
                 [newer, refreshed.select(newer.column_names).cast(newer.schema)]
@@ -389,6 +381,17 @@ class _Run:
         )
         table_report.deletes = deletes.num_rows
         return _Change(newer, deletes=deletes, read=read)
+
+    def _keys(self, model: Table, clean: pa.Table) -> pa.Table | None:
+        """The keys whose live rows a merge reads: the delta's, and for customers those
+        whose orders changed (None, every key, when that is not known)."""
+        keys = clean.select(list(model.key))
+        if model.name != "customers":
+            return keys
+        if self.orders_changed is None:
+            return None
+        changed = self.orders_changed.rename_columns(keys.column_names)
+        return pa.concat_tables([keys, changed.cast(keys.schema)])
 
     def _with_order_facts(self, model: Table, rows: pa.Table) -> pa.Table:
         columns = ("provider", "source_customer_id", "total_amount", "created_at")
