@@ -79,9 +79,10 @@ def compact(table: Table, target_bytes: int) -> tuple[int, int, int]:
         for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True)
     ]
     data_files = [f for f in files if f.content == DataFileContent.DATA]
+    delete_files = [f for f in files if f.content != DataFileContent.DATA]
     small = Counter(partition_of(f) for f in data_files if f.file_size_in_bytes < target_bytes // 2)
     rewrite = {row for row, count in small.items() if count >= 2}
-    rewrite |= {partition_of(f) for f in files if f.content != DataFileContent.DATA}
+    rewrite |= {partition_of(f) for f in delete_files}
     if not rewrite:
         return len(files), len(files), 0
     where = partition_filter(layout, sorted(rewrite, key=repr)) if layout else AlwaysTrue()
@@ -90,7 +91,7 @@ def compact(table: Table, target_bytes: int) -> tuple[int, int, int]:
     # a rollback still knows which run it would undo.
     run = last_run(table)
     rewritten = [f for f in data_files if partition_of(f) in rewrite]
-    fold_deletes(table, rewritten, data, {RUN_PROPERTY: run} if run else {})
+    fold_deletes(table, rewritten, delete_files, data, {RUN_PROPERTY: run} if run else {})
     return len(files), len(table.refresh().inspect.files()), len(rewrite)
 
 

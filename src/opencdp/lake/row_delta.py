@@ -79,7 +79,7 @@ def live_rows(table: Table, columns: Iterable[str], keys: pa.Table | None = None
     rows = read_local(tasks, selected, keys=keys, placed=True)
     if rows is None:  # files in an object store, or none at all: file by file
         read = list(dict.fromkeys([*selected, *(keys.column_names if keys else ())]))
-        deleted = deleted_positions(table, tasks)
+        deleted = deleted_positions(table, (f for task in tasks for f in task.delete_files))
         parts = [_file_rows(table, task, read, deleted.get(task.file.file_path)) for task in tasks]
         empty = table.schema().as_arrow().empty_table().select(read)
         rows = pa.concat_tables(parts) if parts else _placed(empty, "")
@@ -121,11 +121,10 @@ def _placed(rows: pa.Table, path: str) -> pa.Table:
     return rows.append_column(FILE, paths).append_column(POS, pa.array(np.arange(n)))
 
 
-def deleted_positions(table: Table, tasks: Iterable[FileScanTask]) -> dict[str, pa.Array]:
-    """data file path -> the positions the tasks' delete files remove from it."""
+def deleted_positions(table: Table, delete_files: Iterable[DataFile]) -> dict[str, pa.Array]:
+    """data file path -> the positions the position-delete files remove from it."""
     by_path: dict[str, list[pa.Array]] = defaultdict(list)
-    delete_files = {f.file_path: f for task in tasks for f in task.delete_files}
-    for location in delete_files:
+    for location in sorted({f.file_path for f in delete_files}):
         with table.io.new_input(location).open() as stream:
             deletes = pq.read_table(stream, columns=["file_path", "pos"])
         for path in pc.unique(deletes.column("file_path")).to_pylist():
@@ -273,30 +272,22 @@ class _RowDelta(_FastAppendFiles):
 
 
 def fold_deletes(
-    table: Table, rewritten: list[DataFile], data: pa.Table, properties: Mapping[str, str]
+    table: Table,
+    rewritten: list[DataFile],
+    dropped: list[DataFile],
+    data: pa.Table,
+    properties: Mapping[str, str],
 ) -> None:
     """One snapshot of `table`: the data files `rewritten` replaced by `data` (their live
-    rows, deletes applied), and every position-delete file dropped. The caller rewrites
-    every data file a delete file names; a delete file that names a file no longer live
-    goes too."""
-    delete_files = [
-        entry.data_file
-        for manifest in _manifests(table, ManifestContent.DELETES)
-        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True)
-    ]
+    rows, deletes applied), and the position-delete files `dropped` gone. The delete
+    manifests go whole (see _FoldDeletes): `dropped` must be every delete file, and
+    `rewritten` every data file they name that is still live."""
     with table.transaction() as tx:
-        producer = _FoldDeletes(tx, table, dict(properties), delete_files)
+        producer = _FoldDeletes(tx, table, dict(properties), dropped)
         for data_file in rewritten:
             producer.delete_data_file(data_file)
         _add_rows(tx, producer, table, data)
         producer.commit()
-
-
-def _manifests(table: Table, content: ManifestContent) -> list[ManifestFile]:
-    snapshot = table.current_snapshot()
-    if snapshot is None:
-        return []
-    return [m for m in snapshot.manifests(table.io) if m.content == content]
 
 
 class _FoldDeletes(_OverwriteFiles):

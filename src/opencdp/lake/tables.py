@@ -138,21 +138,22 @@ def read_local(
     delete_paths = sorted({local[f.file_path] for task in tasks for f in task.delete_files})
     with duckdb.connect(":memory:") as con:
         con.execute("SET TimeZone = 'UTC'")
+        # Iceberg names files by URI, DuckDB by the path it read: this maps one to the other.
+        uris = con.from_arrow(pa.table({"uri": list(local), "local": list(local.values())}))
         files = con.read_parquet(paths, union_by_name=True, filename=True, file_row_number=True)
         names = [c for c in columns if c in files.columns]
         if delete_paths:
-            # Delete files name data files by URI; DuckDB by the path it read.
-            deleted = con.read_parquet(delete_paths).select(
-                duckdb.SQLExpression("regexp_replace(file_path, '^file://', '') AS path"),
-                duckdb.ColumnExpression("pos"),
+            deleted = con.read_parquet(delete_paths).join(uris, "file_path = uri")
+            files = files.join(
+                deleted.select("local", "pos"),
+                "filename = local AND file_row_number = pos",
+                how="anti",
             )
-            files = files.join(deleted, "filename = path AND file_row_number = pos", how="anti")
         if keys is not None:
             files = semi_join(con, files, keys)
         selected = [duckdb.ColumnExpression(c) for c in names]
         if placed:
-            uris = pa.table({"uri": list(local), "local": list(local.values())})
-            files = files.join(con.from_arrow(uris), "filename = local")
+            files = files.join(uris, "filename = local")
             selected += [
                 duckdb.SQLExpression('uri AS "_file"'),
                 duckdb.SQLExpression('file_row_number AS "_pos"'),

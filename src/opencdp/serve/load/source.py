@@ -103,22 +103,34 @@ class LakeTable:
 
     def read_deleted(self, before: SnapshotFiles, after: SnapshotFiles) -> pa.Table:
         """The rows of data files in both snapshots that are live in `before` and deleted
-        by position in `after` (merge-on-read, lake/row_delta.py)."""
-        kept = [
+        by position in `after` (merge-on-read, lake/row_delta.py). Each delete file is read
+        once, and only for the data files whose delete files differ."""
+        changed = [
             path
             for path, task in after.tasks.items()
             if path in before.tasks and task.delete_files != before.tasks[path].delete_files
         ]
-        now = deleted_positions(self.table, (after.tasks[path] for path in kept))
-        then = deleted_positions(self.table, (before.tasks[path] for path in kept))
+        involved = {
+            f
+            for path in changed
+            for f in after.tasks[path].delete_files | before.tasks[path].delete_files
+        }
+        read = {f.file_path: deleted_positions(self.table, [f]) for f in involved}
+
+        def positions(task: FileScanTask) -> pa.Array:
+            path = task.file.file_path
+            found = [
+                read[f.file_path][path] for f in task.delete_files if path in read[f.file_path]
+            ]
+            return pa.concat_arrays(found) if found else pa.array([], pa.int64())
+
         parts = []
-        for path in kept:
-            positions = now.get(path, pa.array([], pa.int64()))
-            if path in then:
-                positions = positions.filter(pc.invert(pc.is_in(positions, value_set=then[path])))
+        for path in changed:
+            gone = positions(after.tasks[path])
+            gone = gone.filter(pc.invert(pc.is_in(gone, value_set=positions(before.tasks[path]))))
             # The file as written, no deletes applied: a position is a row number in it.
             rows = self.read_all([FileScanTask(after.tasks[path].file)])
-            parts.append(rows.take(positions))
+            parts.append(rows.take(gone))
         return pa.concat_tables(parts) if parts else self.served.schema.empty_table()
 
 
