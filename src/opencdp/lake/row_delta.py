@@ -67,6 +67,19 @@ class LiveRows:
     files: Mapping[str, DataFile]  # the live data files, by path
     snapshot_id: int | None
 
+    def numbered(self) -> pa.Table:
+        """The rows without their places, each numbered by its index here (`_row`)."""
+        rows = self.rows.drop_columns([FILE, POS])
+        return rows.append_column("_row", pa.array(np.arange(rows.num_rows)))
+
+    def deletes(self, numbers: pa.Array | pa.ChunkedArray) -> pa.Table:
+        """The (file_path, pos) of the rows numbered `numbers`, as `commit_row_delta`
+        takes them."""
+        places = self.rows.select([FILE, POS]).take(numbers)
+        return pa.table(
+            {"file_path": places.column(FILE).cast(pa.string()), "pos": places.column(POS)}
+        )
+
 
 def live_rows(table: Table, columns: Iterable[str], keys: pa.Table | None = None) -> LiveRows:
     """`columns` of the live rows of the table's current snapshot (with `keys`, of those

@@ -6,7 +6,8 @@
 - `ranked_versions`, `newer_rows`, `lost_rows`: an incremental merge, where a delta's row
   replaces the live row of its key only if it is the later version (merge-on-read: the
   old row is deleted by position, lake/row_delta.py);
-- `with_order_facts`: customers enriched with the facts of their orders.
+- `changed_order_customers`, `refreshed_customers`, `with_order_facts`: customers
+  enriched with the facts of their orders, and rewritten when those change.
 """
 
 from __future__ import annotations
@@ -94,6 +95,29 @@ def repeated_keys(model: Table, relation: str) -> str:
     return (
         f"SELECT COUNT(*) > 0 AS repeated FROM (SELECT {keys} FROM {relation} "
         f"WHERE {key_present(model)} GROUP BY {keys} HAVING COUNT(*) > 1) AS twice"
+    )
+
+
+def changed_order_customers(newer: str, old: str, lost: str) -> str:
+    """(provider, source_customer_id) of the orders a merge appends (`newer`) and of those
+    it replaces (the `old` rows whose `_row` is in `lost`): old and new customer alike,
+    their order facts change."""
+    return (
+        f"SELECT provider, source_customer_id FROM {newer} UNION "
+        f"SELECT provider, source_customer_id FROM {old} WHERE _row IN (SELECT _row FROM {lost})"
+    )
+
+
+def refreshed_customers(old: str, changed: str, newer: str) -> str:
+    """The live customers (`old`) whose orders changed (`changed`, as from
+    `changed_order_customers`) and that no newer row of theirs (`newer`) replaces: they are
+    rewritten as they are, their order facts recomputed."""
+    return (
+        f"SELECT o.* FROM {old} AS o "
+        f"WHERE EXISTS (SELECT 1 FROM {changed} AS c "
+        f"WHERE c.provider = o.provider AND c.source_customer_id = o.source_id) "
+        f"AND NOT EXISTS (SELECT 1 FROM {newer} AS n "
+        f"WHERE n.provider = o.provider AND n.source_id = o.source_id)"
     )
 
 

@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import orjson
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
@@ -30,7 +29,7 @@ from pyiceberg.expressions import AlwaysTrue, BooleanExpression
 from opencdp.engine.base import Engine, ParquetFiles
 from opencdp.lake import ensure_namespace, open_catalog
 from opencdp.lake.commit import RUN_PROPERTY, commit, ensure_table, last_run
-from opencdp.lake.row_delta import FILE, POS, LiveRows, commit_row_delta, live_rows
+from opencdp.lake.row_delta import LiveRows, commit_row_delta, live_rows
 from opencdp.lake.tables import read_table
 from opencdp.settings import Settings
 from opencdp.storage import layout
@@ -280,12 +279,7 @@ class _Run:
                 change = self._merge(model, lake, delta, table_report)
                 if change is None:
                     continue
-                if change.read is None:
-                    commit(lake, change.data, run_id=self.plan.run_id, replace=change.replace)
-                else:
-                    assert change.deletes is not None
-                    properties = {RUN_PROPERTY: self.plan.run_id}
-                    commit_row_delta(lake, change.data, change.deletes, change.read, properties)
+                change.land(lake, self.plan.run_id)
                 table_report.written = change.data.num_rows
             self.say(
                 f"{name}: {table_report.staged:,} staged, {table_report.written:,} written, "
@@ -324,7 +318,7 @@ class _Run:
                 self.orders_changed = clean.select(["provider", "source_customer_id"])
             if clean.num_rows == 0 and not self.plan.historic:
                 return None
-            change = _Change(clean, AlwaysTrue() if self.plan.historic else None)
+            change = _Rewrite(clean, AlwaysTrue() if self.plan.historic else None)
         else:
             change = self._incremental(model, lake, clean, table_report)
         if model.name == "customers" and change is not None:
@@ -345,9 +339,7 @@ class _Run:
         if model.name == "orders":
             columns = (*columns, "source_customer_id")
         read = live_rows(lake, columns, self._keys(model, clean))
-        old = read.rows.drop_columns([FILE, POS]).append_column(
-            "_row", pa.array(np.arange(read.rows.num_rows))
-        )
+        old = read.numbered()
         ranked = engine.query(
             merge.ranked_versions(model, "old", "delta"), {"old": old, "delta": clean}
         )
@@ -359,7 +351,9 @@ class _Run:
         relations = {"newer": newer, "old": old, "lost": pa.table({"_row": lost})}
         if model.name == "orders":
             # Their customers' order facts change, old and new customer alike.
-            self.orders_changed = engine.query(_ORDERS_CHANGED, relations)
+            self.orders_changed = engine.query(
+                merge.changed_order_customers("newer", "old", "lost"), relations
+            )
         if customers:
             # Customers whose orders changed are rewritten as they are, their order facts
             # recomputed; a resumed run no longer knows which: all of them.
@@ -368,19 +362,18 @@ class _Run:
                 changed = old.select(["provider", "source_id"]).rename_columns(
                     ["provider", "source_customer_id"]
                 )
-            refreshed = engine.query(_REFRESHED, {**relations, "changed": changed})
+            refreshed = engine.query(
+                merge.refreshed_customers("old", "changed", "newer"),
+                {**relations, "changed": changed},
+            )
             newer = pa.concat_tables(
                 [newer, refreshed.select(newer.column_names).cast(newer.schema)]
             )
             lost = pa.chunked_array([*lost.chunks, *refreshed.column("_row").chunks], pa.int64())
         if newer.num_rows == 0:
             return None
-        places = read.rows.select([FILE, POS]).take(lost)
-        deletes = pa.table(
-            {"file_path": places.column(FILE).cast(pa.string()), "pos": places.column(POS)}
-        )
-        table_report.deletes = deletes.num_rows
-        return _Change(newer, deletes=deletes, read=read)
+        table_report.deletes = len(lost)
+        return _MergeOnRead(newer, read, lost)
 
     def _keys(self, model: Table, clean: pa.Table) -> pa.Table | None:
         """The keys whose live rows a merge reads: the delta's, and for customers those
@@ -439,30 +432,32 @@ class _Run:
 
 
 @dataclass
-class _Change:
-    """What a table's commit adds, and what it removes: the rows `replace` selects
-    (historic: all; None: nothing), or the rows at `deletes` as `read` found them."""
+class _Rewrite:
+    """A commit that adds `data` and removes the rows `replace` selects (historic: all;
+    None: nothing)."""
 
     data: pa.Table
-    replace: BooleanExpression | None = None
-    deletes: pa.Table | None = None  # (file_path, pos)
-    read: LiveRows | None = None
+    replace: BooleanExpression | None
+
+    def land(self, lake: Any, run_id: str) -> None:
+        commit(lake, self.data, run_id=run_id, replace=self.replace)
 
 
-_ORDERS_CHANGED = """
-SELECT provider, source_customer_id FROM newer
-UNION
-SELECT provider, source_customer_id FROM old WHERE _row IN (SELECT _row FROM lost)
-"""
+@dataclass
+class _MergeOnRead:
+    """A commit that adds `data` and deletes, by position, the rows of `read` numbered
+    `lost`."""
 
-# Live customers whose orders changed and that no newer row of theirs replaces.
-_REFRESHED = """
-SELECT o.* FROM old AS o
-WHERE EXISTS (SELECT 1 FROM changed AS c
-              WHERE c.provider = o.provider AND c.source_customer_id = o.source_id)
-  AND NOT EXISTS (SELECT 1 FROM newer AS n
-                  WHERE n.provider = o.provider AND n.source_id = o.source_id)
-"""
+    data: pa.Table
+    read: LiveRows
+    lost: pa.ChunkedArray
+
+    def land(self, lake: Any, run_id: str) -> None:
+        deletes = self.read.deletes(self.lost)
+        commit_row_delta(lake, self.data, deletes, self.read, {RUN_PROPERTY: run_id})
+
+
+_Change = _Rewrite | _MergeOnRead
 
 
 def _quarantine_rows(run_id: str, model: Table, rows: pa.Table, at: datetime) -> pa.Table:
