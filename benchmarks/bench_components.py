@@ -141,13 +141,9 @@ def scipy_pyarrow(
 
 def check(ours: pa.Table, names: pa.Array, count: int, labels: np.ndarray) -> None:
     """Same partition as SciPy's `labels` (by position in `names`), named by smallest name."""
-    assert ours.num_rows == len(names)
     node_at = pc.index_in(ours.column("node"), value_set=names).to_numpy()
     component_at = pc.index_in(ours.column("component"), value_set=names).to_numpy()
-    assert len(np.unique(node_at)) == len(names), "one row per node"
-    assert len(np.unique(component_at)) == count, "same number of components"
-    pairs = np.unique(component_at.astype(np.int64) * (count + 1) + labels[node_at])
-    assert len(pairs) == count, "same grouping"
+    same_grouping(node_at, component_at, count, labels)
     smallest = (
         pa.table({"label": labels, "node": names}).group_by("label").aggregate([("node", "min")])
     )
@@ -159,13 +155,12 @@ def check(ours: pa.Table, names: pa.Array, count: int, labels: np.ndarray) -> No
     )
 
 
-def same_grouping(ours: pa.Table, count: int, labels: np.ndarray) -> None:
-    """`label_components`' LABELS group the nodes as SciPy's `labels` do."""
-    nodes = ours.column("node").to_numpy()
+def same_grouping(nodes: np.ndarray, ours: np.ndarray, count: int, labels: np.ndarray) -> None:
+    """Our row i is node number nodes[i] in our component ours[i] (any integers): one row
+    per node, grouped as SciPy's `labels` group them."""
     assert np.array_equal(np.sort(nodes), np.arange(len(labels))), "one row per node"
-    ours_labels = ours.column("label").to_numpy()
-    assert len(np.unique(ours_labels)) == count, "same number of components"
-    pairs = np.unique(ours_labels * (count + 1) + labels[nodes])
+    assert len(np.unique(ours)) == count, "same number of components"
+    pairs = np.unique(ours.astype(np.int64) * (count + 1) + labels[nodes])
     assert len(pairs) == count, "same grouping"
 
 
@@ -215,7 +210,10 @@ def main() -> None:
     assert unique_count == arrow_count == count
     check(found.table, node_names, count, labels)
     check(found.table, node_names, count, unique_labels)
-    same_grouping(labelled.table, count, labels)
+    numbered = labelled.table
+    same_grouping(
+        numbered.column("node").to_numpy(), numbered.column("label").to_numpy(), count, labels
+    )
 
     ours = min(ours_runs)
     result: dict[str, Any] = {
