@@ -15,10 +15,11 @@ from tests.support.raw import land_generated, land_tap
 
 from opencdp.db import Database
 from opencdp.db.runs import RunLog
+from opencdp.errors import NotFoundError
 from opencdp.ingest.extract import ExtractResult
 from opencdp.ingest.scheduler import PIPELINE, Scheduler, run_recorded
 from opencdp.lake import load_table, open_catalog
-from opencdp.lake.recorded import MAINTENANCE
+from opencdp.lake.recorded import MAINTENANCE, maintain_recorded
 from opencdp.pipeline import PipelineReport, run_pipeline
 from opencdp.serve.search import open_search
 from opencdp.settings import Settings, load_settings
@@ -182,3 +183,16 @@ def delete_files(settings: Settings, name: str) -> int:
     with open_catalog(settings) as catalog:
         files = load_table(catalog, "acme", name).inspect.files()
     return sum(1 for content in files.column("content").to_pylist() if content == 1)
+
+
+def test_a_run_that_raises_is_recorded_as_failed(
+    data_root: Path, clean_env: None, database: Database
+) -> None:
+    """Maintenance of a tenant never transformed raises: the run log says so, and why."""
+    settings = load_settings(data_root, database={"url": database.conninfo()})
+    with pytest.raises(NotFoundError, match="no namespace"):
+        maintain_recorded(settings, database, "ghost")
+    [record] = RunLog(database).recent("ghost")
+    assert (record.kind, record.source, record.status) == ("maintain", MAINTENANCE, "failed")
+    assert record.details == {"error": "maintenance raised; see the log"}
+    assert record.ended_at is not None

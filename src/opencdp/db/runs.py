@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -65,6 +67,15 @@ class RunLog:
                 ).format(_RUNS),
                 (status, records, errors, Jsonb(details), run_id),
             )
+
+    @contextmanager
+    def failed_if_raised(self, run_id: UUID, error: str) -> Iterator[None]:
+        """Record the run as failed, with `error`, when the block raises (then re-raise)."""
+        try:
+            yield
+        except BaseException:
+            self.finish(run_id, "failed", 0, 1, {"error": error})
+            raise
 
     def recent(self, tenant: str | None = None, limit: int = 50) -> list[RunRecord]:
         query = sql.SQL("SELECT * FROM {} {} ORDER BY started_at DESC LIMIT %s").format(

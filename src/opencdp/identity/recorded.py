@@ -26,16 +26,12 @@ def resolve_recorded(
     ensure_tenant(db, tenant)
     runs = RunLog(db)
     run_id = runs.start(tenant, "*", "identity")
-    report: ResolveReport | None = None
     say = progress or (lambda _: None)
-    try:
+    with runs.failed_if_raised(run_id, "identity resolution raised"):
         if isinstance(engine, Engine):
             report = resolve(settings, tenant, engine, retrain=retrain, say=say)
         else:
             with open_engine(engine or settings.transform.engine, settings.transform) as eng:
                 report = resolve(settings, tenant, eng, retrain=retrain, say=say)
-    finally:
-        if report is None:  # the run raised: record it before re-raising
-            runs.finish(run_id, "failed", 0, 1, {"error": "identity resolution raised"})
     runs.finish(run_id, "succeeded", report.records, 0, report.summary())
     return report

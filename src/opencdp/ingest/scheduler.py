@@ -92,12 +92,8 @@ def run_recorded(
     ensure_tenant(db, tenant)
     runs = RunLog(db)
     run_id = runs.start(tenant, source, "extract")
-    result: ExtractResult | None = None
-    try:
+    with runs.failed_if_raised(run_id, "extraction raised; see the log"):
         result = run(settings, tenant, source, alerter=alerter)
-    finally:
-        if result is None:  # the extraction itself raised: record it before re-raising
-            runs.finish(run_id, "failed", 0, 1, {"error": "extraction raised; see the log"})
     drift = {s: c for a in result.attempts for s, c in a.summary.drift.items()}
     runs.finish(
         run_id,

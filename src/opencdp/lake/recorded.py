@@ -27,12 +27,10 @@ def maintain_recorded(
     ensure_tenant(db, tenant)
     runs = RunLog(db)
     run_id = runs.start(tenant, MAINTENANCE, "maintain")
-    done: list[Maintenance] | None = None
-    try:
-        with open_catalog(settings) as catalog:
-            done = maintain(catalog, tenant, settings.transform.target_file_size_bytes, keep)
-    finally:
-        if done is None:  # the run raised: record it before re-raising
-            runs.finish(run_id, "failed", 0, 1, {"error": "maintenance raised; see the log"})
+    with (
+        runs.failed_if_raised(run_id, "maintenance raised; see the log"),
+        open_catalog(settings) as catalog,
+    ):
+        done = maintain(catalog, tenant, settings.transform.target_file_size_bytes, keep)
     runs.finish(run_id, "succeeded", 0, 0, {"tables": [vars(m) for m in done]})
     return done

@@ -48,13 +48,9 @@ def refresh_tenant(
         ensure_tenant_role(conn, tenant)
     runs = RunLog(db)
     run_id = runs.start(tenant, "*", "load")
-    refreshed: RefreshReport | None = None
-    try:
+    with runs.failed_if_raised(run_id, "the load raised; see the log"):
         report = load_tenant(settings, tenant, historic=historic, tables=tables, progress=progress)
         refreshed = RefreshReport(report, sync_search(settings, tenant, report, before))
-    finally:
-        if refreshed is None:  # the load raised: record it before re-raising
-            runs.finish(run_id, "failed", 0, 1, {"error": "the load raised; see the log"})
     rows = sum(t.rows_upserted + t.rows_deleted for t in report.tables.values())
     details = {**report.summary(), "search": refreshed.search}
     details.pop("tenant")

@@ -24,8 +24,7 @@ def transform_recorded(
     ensure_tenant(db, tenant)
     runs = RunLog(db)
     run_id = runs.start(tenant, "*", "transform")
-    report: RunReport | None = None
-    try:
+    with runs.failed_if_raised(run_id, "transform raised; see the log"):
         declared = mappings.declared(settings.tenant(tenant).mappings)
         with open_engine(engine or settings.transform.engine, settings.transform) as eng:
             report = transform(
@@ -36,9 +35,6 @@ def transform_recorded(
                 historic=historic,
                 progress=progress,
             )
-    finally:
-        if report is None:  # the run raised: record it before re-raising
-            runs.finish(run_id, "failed", 0, 1, {"error": "transform raised; see the log"})
     summary = report.summary()
     runs.finish(run_id, "succeeded", report.lines, report.rejected, summary)
     if summary["quality_failures"]:
