@@ -91,10 +91,12 @@ def live_rows(table: Table, columns: Iterable[str], keys: pa.Table | None = None
     tasks = list(table.scan(selected_fields=tuple(selected)).plan_files())
     rows = read_local(tasks, selected, keys=keys, placed=True)
     if rows is None:  # files in an object store, or none at all: file by file
-        read = list(dict.fromkeys([*selected, *(keys.column_names if keys else ())]))
+        wanted = list(dict.fromkeys([*selected, *(keys.column_names if keys else ())]))
         deleted = deleted_positions(table, (f for task in tasks for f in task.delete_files))
-        parts = [_file_rows(table, task, read, deleted.get(task.file.file_path)) for task in tasks]
-        empty = table.schema().as_arrow().empty_table().select(read)
+        parts = [
+            _file_rows(table, task, wanted, deleted.get(task.file.file_path)) for task in tasks
+        ]
+        empty = table.schema().as_arrow().empty_table().select(wanted)
         rows = pa.concat_tables(parts) if parts else _placed(empty, "")
         if keys is not None:
             with duckdb.connect(":memory:") as con:
