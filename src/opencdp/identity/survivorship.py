@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -73,7 +74,7 @@ def build_profiles(
                 }
             ),
         },
-    ).sort_by("profile_id")
+    )
     ids = engine.query(
         traits.external_ids_sql(),
         {"members": graph, "external_ids": _external_id_entries(customers)},
@@ -123,31 +124,29 @@ def _external_ids(profile_ids: pa.Array, ids: pa.Table) -> pa.Array:
 
 def _lineage(wide: pa.Table, rules: Mapping[str, str]) -> pa.Array:
     """trait -> {provider, source_id, rule} for each non-null trait, in TRAITS order."""
-    ordinal = {name: i for i, (name, _) in enumerate(TRAITS)}
-    rows, order, keys, providers, source_ids, rule_names = [], [], [], [], [], []
-    for group in traits.GROUPS:
-        provider, source_id = (_column(wide, c, pa.string()) for c in traits.lineage_columns(group))
-        for trait in group.traits:
-            present = pc.indices_nonzero(pc.is_valid(wide.column(trait))).cast(pa.int64())
-            n = len(present)
-            rows.append(present)
-            order.append(pa.repeat(pa.scalar(ordinal[trait], pa.int64()), n))
-            keys.append(pa.repeat(pa.scalar(trait, pa.string()), n))
-            rule_names.append(pa.repeat(pa.scalar(rules[group.name], pa.string()), n))
-            providers.append(provider.take(present))
-            source_ids.append(source_id.take(present))
+    names = [name for name, _ in TRAITS]
+    group_of = {trait: i for i, group in enumerate(traits.GROUPS) for trait in group.traits}
+    present = np.column_stack(
+        [wide.column(name).is_valid().to_numpy(zero_copy_only=False) for name in names]
+    )
+    # Row-major: the entries come by profile, and within one in TRAITS order, as the map
+    # lays them out (no sort).
+    rows, trait_index = np.nonzero(present)
+    groups = np.array([group_of[name] for name in names])[trait_index]
+    at = pa.array(groups * wide.num_rows + rows)  # the entry's row in its group's column
+
+    def recorded(side: int) -> pa.Array:
+        """The provider (side 0) or source_id (1) of each entry's record."""
+        per_group = [traits.lineage_columns(group)[side] for group in traits.GROUPS]
+        return pa.concat_arrays([_column(wide, c, pa.string()) for c in per_group]).take(at)
+
+    rule_names = pa.array([rules[group.name] for group in traits.GROUPS], pa.string())
     items = pa.StructArray.from_arrays(
-        [pa.concat_arrays(providers), pa.concat_arrays(source_ids), pa.concat_arrays(rule_names)],
-        fields=list(LINEAGE),
+        [recorded(0), recorded(1), rule_names.take(pa.array(groups))], fields=list(LINEAGE)
     )
-    return _maps(
-        wide.num_rows,
-        pa.concat_arrays(rows),
-        pa.concat_arrays(order),
-        pa.concat_arrays(keys),
-        items,
-        _LINEAGE_MAP,
-    )
+    offsets = np.concatenate([[0], np.cumsum(present.sum(axis=1))]).astype(np.int32)
+    keys = pa.array(names, pa.string()).take(pa.array(trait_index))
+    return pa.MapArray.from_arrays(pa.array(offsets), keys, items, type=_LINEAGE_MAP)
 
 
 def _maps(

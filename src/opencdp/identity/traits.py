@@ -273,7 +273,7 @@ _LAST_SEEN = "greatest(c._records_last, f.last_order_at, e.last_event_at)"
 
 
 def profiles_sql(rules: Mapping[str, SurvivorshipRule], unlisted_rank: int) -> str:
-    """One row per profile of `members` (not ordered). `rules` maps each trait group's
+    """One row per profile of `members`, by profile_id. `rules` maps each trait group's
     name to its rule; providers missing from `priority` rank `unlisted_rank`."""
     chosen = ", ".join(
         f"c._pick_{g.name}.{field} AS {name}"
@@ -305,7 +305,8 @@ FROM profiles AS p
 LEFT JOIN chosen AS c ON c.profile_id = p.profile_id
 LEFT JOIN order_facts AS f ON f.profile_id = p.profile_id
 LEFT JOIN event_facts AS e ON e.profile_id = p.profile_id
-LEFT JOIN sources AS s ON s.profile_id = p.profile_id"""
+LEFT JOIN sources AS s ON s.profile_id = p.profile_id
+ORDER BY p.profile_id"""
 
 
 def external_ids_sql() -> str:
