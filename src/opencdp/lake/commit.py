@@ -33,6 +33,7 @@ from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.transforms import IdentityTransform, MonthTransform
 
 from opencdp.lake.tables import table_identifier
+from opencdp.lake.writer import add_rows
 
 RUN_PROPERTY = "opencdp.run-id"
 
@@ -102,17 +103,14 @@ def commit(
     """One snapshot: delete the rows `replace` selects (all rows for AlwaysTrue, none for
     None) and add `data`."""
     properties = {RUN_PROPERTY: run_id}
-    target = table.schema().as_arrow()
-    if data.schema != target:
-        # By name: a column added to an existing table comes last in its schema.
-        data = data.select(target.names).cast(target)
     with table.transaction() as tx, warnings.catch_warnings():
         # Replacing partitions that hold no rows yet is normal here, not worth a warning.
         warnings.filterwarnings("ignore", "Delete operation did not match any records")
-        if replace is None or table.current_snapshot() is None:
-            tx.append(data, snapshot_properties=properties)
-        else:
-            tx.overwrite(data, overwrite_filter=replace, snapshot_properties=properties)
+        if replace is not None and table.current_snapshot() is not None:
+            tx.delete(replace, snapshot_properties=properties)
+        # As PyIceberg's overwrite does (a delete, then an append), with our writer.
+        with tx.update_snapshot(snapshot_properties=properties).fast_append() as append:
+            add_rows(tx, append, table, data)
 
 
 def partition_filter(

@@ -28,7 +28,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyiceberg.conversions import to_bytes
 from pyiceberg.exceptions import ValidationException
-from pyiceberg.io.pyarrow import _dataframe_to_data_files
 from pyiceberg.manifest import (
     DataFile,
     DataFileContent,
@@ -46,6 +45,7 @@ from pyiceberg.typedef import EMPTY_DICT
 from pyiceberg.types import LongType, StringType
 
 from opencdp.lake.tables import read_local, semi_join
+from opencdp.lake.writer import add_rows
 
 FILE_PATH_ID = 2147483546
 POS_ID = 2147483545
@@ -163,25 +163,10 @@ def commit_row_delta(
         raise ValidationException(f"position deletes name files that are not live: {unknown}")
     with table.transaction() as tx:
         producer = _RowDelta(tx, table, dict(properties))
-        _add_rows(tx, producer, table, data)
+        add_rows(tx, producer, table, data)
         for delete_file in _write_deletes(table, deletes, read.files):
             producer.add_delete_file(delete_file)
         producer.commit()
-
-
-def _add_rows(
-    tx: Transaction, producer: _FastAppendFiles | _OverwriteFiles, table: Table, data: pa.Table
-) -> None:
-    """Write `data` as data files of the table (its schema, by name) for `producer`."""
-    if not data.num_rows:
-        return
-    target = table.schema().as_arrow()
-    if data.schema != target:
-        data = data.select(target.names).cast(target)  # by name, as `commit` does
-    for data_file in _dataframe_to_data_files(
-        table_metadata=tx.table_metadata, write_uuid=producer.commit_uuid, df=data, io=table.io
-    ):
-        producer.append_data_file(data_file)
 
 
 def _write_deletes(
@@ -301,7 +286,7 @@ def fold_deletes(
         producer = _FoldDeletes(tx, table, dict(properties), dropped)
         for data_file in rewritten:
             producer.delete_data_file(data_file)
-        _add_rows(tx, producer, table, data)
+        add_rows(tx, producer, table, data)
         producer.commit()
 
 
