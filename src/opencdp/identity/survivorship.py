@@ -60,11 +60,13 @@ def build_profiles(
     rules = traits.rules_of(settings)
     priority = list(dict.fromkeys(settings.source_priority))
     graph = members.select(["node", "profile_id"])
+    records = customers.select(list(traits.CUSTOMER_COLUMNS))
+    records = records.append_column(traits.ROW, pa.array(np.arange(records.num_rows), pa.int64()))
     wide = engine.query(
         traits.profiles_sql(rules, len(priority)),
         {
             "members": graph,
-            "customers": customers.select(list(traits.CUSTOMER_COLUMNS)),
+            "customers": records,
             "orders": orders.select(list(traits.ORDER_COLUMNS)),
             "events": events.select(list(traits.EVENT_COLUMNS)),
             "priority": pa.table(
@@ -79,17 +81,26 @@ def build_profiles(
         traits.external_ids_sql(),
         {"members": graph, "external_ids": _external_id_entries(customers)},
     )
-    return _assemble(wide, ids, rules, now)
+    return _assemble(wide, records, ids, rules, now)
 
 
-def _assemble(wide: pa.Table, ids: pa.Table, rules: Mapping[str, str], now: datetime) -> pa.Table:
+def _assemble(
+    wide: pa.Table, records: pa.Table, ids: pa.Table, rules: Mapping[str, str], now: datetime
+) -> pa.Table:
     profile_ids = _column(wide, "profile_id", pa.string())
     columns: dict[str, pa.Array] = {}
     for field in PROFILES:
         if field.name in wide.column_names:
             columns[field.name] = _column(wide, field.name, field.type)
+    # The chosen records' values, by position.
+    picks = [_column(wide, traits.pick_column(group), pa.int64()) for group in traits.GROUPS]
+    for group, rows in zip(traits.GROUPS, picks, strict=True):
+        for trait in group.traits:
+            columns[trait] = _taken(records, trait, rows).cast(PROFILES.field(trait).type)
+    consent = _taken(records, "consent", _column(wide, traits.CONSENT_PICK, pa.int64()))
+    columns["consent"] = consent.cast(PROFILES.field("consent").type)
     columns["external_ids"] = _external_ids(profile_ids, ids)
-    columns["trait_lineage"] = _lineage(wide, rules)
+    columns["trait_lineage"] = _lineage(columns, picks, records, rules)
     empty = pa.scalar([], PROFILES.field("sources").type)
     columns["sources"] = pc.fill_null(columns["sources"], empty)
     moment = pa.scalar(now, TIMESTAMP)
@@ -101,6 +112,11 @@ def _assemble(wide: pa.Table, ids: pa.Table, rules: Mapping[str, str], now: date
 def _column(table: pa.Table, name: str, kind: pa.DataType) -> pa.Array:
     """One column as a single array of `kind` (a safe cast: Spark's types differ)."""
     return table.column(name).combine_chunks().cast(kind)
+
+
+def _taken(records: pa.Table, name: str, rows: pa.Array) -> pa.Array:
+    """A column of the records at `rows` (null where a row is null)."""
+    return records.column(name).combine_chunks().take(rows)
 
 
 def _external_id_entries(customers: pa.Table) -> pa.Table:
@@ -122,27 +138,33 @@ def _external_ids(profile_ids: pa.Array, ids: pa.Table) -> pa.Array:
     return _maps(len(profile_ids), rows, keys, keys, values, _IDS)
 
 
-def _lineage(wide: pa.Table, rules: Mapping[str, str]) -> pa.Array:
-    """trait -> {provider, source_id, rule} for each non-null trait, in TRAITS order."""
+def _lineage(
+    columns: Mapping[str, pa.Array],
+    picks: list[pa.Array],
+    records: pa.Table,
+    rules: Mapping[str, str],
+) -> pa.Array:
+    """trait -> {provider, source_id, rule} for each non-null trait, in TRAITS order;
+    `picks` holds each group's chosen record (its position in `records`), per profile."""
     names = [name for name, _ in TRAITS]
     group_of = {trait: i for i, group in enumerate(traits.GROUPS) for trait in group.traits}
     present = np.column_stack(
-        [wide.column(name).is_valid().to_numpy(zero_copy_only=False) for name in names]
+        [columns[name].is_valid().to_numpy(zero_copy_only=False) for name in names]
     )
     # Row-major: the entries come by profile, and within one in TRAITS order, as the map
     # lays them out (no sort).
     rows, trait_index = np.nonzero(present)
     groups = np.array([group_of[name] for name in names])[trait_index]
-    at = pa.array(groups * wide.num_rows + rows)  # the entry's row in its group's column
-
-    def recorded(side: int) -> pa.Array:
-        """The provider (side 0) or source_id (1) of each entry's record."""
-        per_group = [traits.lineage_columns(group)[side] for group in traits.GROUPS]
-        return pa.concat_arrays([_column(wide, c, pa.string()) for c in per_group]).take(at)
-
+    profiles = len(picks[0])
+    record = pa.concat_arrays(picks).take(pa.array(groups * profiles + rows))
     rule_names = pa.array([rules[group.name] for group in traits.GROUPS], pa.string())
     items = pa.StructArray.from_arrays(
-        [recorded(0), recorded(1), rule_names.take(pa.array(groups))], fields=list(LINEAGE)
+        [
+            _taken(records, "provider", record).cast(pa.string()),
+            _taken(records, "source_id", record).cast(pa.string()),
+            rule_names.take(pa.array(groups)),
+        ],
+        fields=list(LINEAGE),
     )
     offsets = np.concatenate([[0], np.cumsum(present.sum(axis=1))]).astype(np.int32)
     keys = pa.array(names, pa.string()).take(pa.array(trait_index))

@@ -4,14 +4,17 @@ Pure: these functions build queries, `survivorship.build_profiles` runs them. Th
 query reads these relations (only the columns named here):
 
 - `members` (node, profile_id): every node of the identity graph;
-- `customers` (`CUSTOMER_COLUMNS`): curated customer records, node `c:{provider}:{source_id}`;
+- `customers` (`CUSTOMER_COLUMNS` and `ROW`, each record's position): curated customer
+  records, node `c:{provider}:{source_id}`;
 - `orders` (`ORDER_COLUMNS`) and `events` (`EVENT_COLUMNS`), attributed to a profile_id;
 - `priority` (provider, rank): the order of `source_priority`, rank 0 first.
 
-It answers one row per profile: the chosen traits, for each trait group the provider and
-source_id of the record it came from (`lineage_columns`), the consent and the computed
-traits. Every choice is the first record by a ROW_NUMBER over a total order ending with
-(provider, source_id), so both engines pick the same record.
+It answers one row per profile: for each trait group the position (`ROW`) of the record
+its traits come from (`pick_column`), that of the record its consent comes from
+(`CONSENT_PICK`), and the computed traits. The caller takes the chosen values from the
+records by position: aggregating the values themselves (structs of text) cost more than
+the rest of the query. Every choice is the first record by a ROW_NUMBER over a total order
+ending with (provider, source_id), so both engines pick the same record.
 """
 
 from __future__ import annotations
@@ -83,9 +86,14 @@ def rules_of(settings: IdentitySettings) -> dict[str, SurvivorshipRule]:
     return {g.name: settings.trait_rules.get(g.name, settings.default_rule) for g in GROUPS}
 
 
-def lineage_columns(group: TraitGroup) -> tuple[str, str]:
-    """The columns of the profiles query naming the record a group's traits came from."""
-    return f"_{group.name}_provider", f"_{group.name}_source_id"
+ROW = "_row"
+CONSENT_PICK = "_consent_row"
+
+
+def pick_column(group: TraitGroup) -> str:
+    """The column of the profiles query holding the `ROW` of the record a group's traits
+    come from (NULL when no record has them)."""
+    return f"_{group.name}_row"
 
 
 _RECENT = "_recent DESC NULLS LAST, _ingested_at DESC NULLS LAST"
@@ -110,19 +118,15 @@ def _rank(rule: SurvivorshipRule, group: TraitGroup) -> str:
 
 
 def _pick(group: TraitGroup, rule: SurvivorshipRule) -> str:
-    """The group's traits and record, as one struct, from the first record by `rule` that
-    has any of `present` (a struct is never NULL, so a NULL trait stays with its unit)."""
-    fields = ", ".join(f"'{c}': {c}" for c in (*group.traits, "provider", "source_id"))
+    """The position of the first record by `rule` that has any of `present`: all the
+    group's traits come from it (a NULL trait stays with its unit)."""
     present = " OR ".join(f"{t} IS NOT NULL" for t in group.present)
-    return (
-        f"arg_min({{{fields}}}, {_rank(rule, group)}) FILTER (WHERE {present}) "
-        f"AS _pick_{group.name}"
-    )
+    return f"arg_min({ROW}, {_rank(rule, group)}) FILTER (WHERE {present}) AS {pick_column(group)}"
 
 
 def _survivors(rules: Mapping[str, SurvivorshipRule], unlisted_rank: int) -> str:
     """CTEs `linked` (the profiles' customer records) and `chosen` (one row per profile
-    with records: a `_pick_{group}` struct per trait group, consent and record facts)."""
+    with records: the picked records' positions and the record facts)."""
     traits = ", ".join(f"c.{name}" for name, _ in TRAITS)
     frequent = [g for g in GROUPS if rules[g.name] == "most_frequent"]
     counts = "".join(
@@ -138,7 +142,7 @@ def _survivors(rules: Mapping[str, SurvivorshipRule], unlisted_rank: int) -> str
     picks = ",\n       ".join(_pick(g, rules[g.name]) for g in GROUPS)
     return f"""
 linked AS (
-    SELECT m.profile_id, c.provider, c.source_id, {traits}, c.consent,
+    SELECT m.profile_id, c.{ROW}, c.provider, c.source_id, {traits},
            c.consent.updated_at AS _consent_at, c.created_at, c.updated_at, c._ingested_at,
            COALESCE(c.updated_at, c.created_at) AS _recent,
            COALESCE(c.created_at, c.updated_at) AS _oldest,
@@ -164,7 +168,7 @@ ranked AS (
 chosen AS (
     SELECT profile_id,
        {picks},
-       arg_min(consent, _by_consent) FILTER (WHERE _consent_at IS NOT NULL) AS consent,
+       arg_min({ROW}, _by_consent) FILTER (WHERE _consent_at IS NOT NULL) AS {CONSENT_PICK},
        COUNT(*) AS records, MIN(created_at) AS _records_created_at,
        MAX(updated_at) AS _records_updated_at,
        MIN(least(created_at, updated_at)) AS _records_first,
@@ -275,13 +279,7 @@ _LAST_SEEN = "greatest(c._records_last, f.last_order_at, e.last_event_at)"
 def profiles_sql(rules: Mapping[str, SurvivorshipRule], unlisted_rank: int) -> str:
     """One row per profile of `members`, by profile_id. `rules` maps each trait group's
     name to its rule; providers missing from `priority` rank `unlisted_rank`."""
-    chosen = ", ".join(
-        f"c._pick_{g.name}.{field} AS {name}"
-        for g in GROUPS
-        for field, name in zip(
-            (*g.traits, "provider", "source_id"), (*g.traits, *lineage_columns(g)), strict=True
-        )
-    )
+    chosen = ", ".join(f"c.{pick_column(g)}" for g in GROUPS)
     return f"""
 WITH profiles AS (
     SELECT DISTINCT profile_id FROM members WHERE profile_id IS NOT NULL
@@ -289,7 +287,7 @@ WITH profiles AS (
 {_survivors(rules, unlisted_rank)},
 {_ORDERS},
 {_EVENTS}
-SELECT p.profile_id, {chosen}, c.consent,
+SELECT p.profile_id, {chosen}, c.{CONSENT_PICK},
        COALESCE(c.records, 0) AS records, s.sources, COALESCE(c.records, 0) > 0 AS identified,
        COALESCE(f.order_count, 0) AS order_count,
        COALESCE(f.total_revenue, CAST(0 AS DECIMAL(18, 4))) AS total_revenue,
