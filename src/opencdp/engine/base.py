@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeAlias, TypeVar
 
@@ -66,6 +66,11 @@ class Engine(ABC):
     @abstractmethod
     def linkage_api(self) -> AbstractContextManager[Any]:
         """Splink's database API on this engine, for record linkage (freed on exit)."""
+
+    def leave_cores_to_linkage(self) -> AbstractContextManager[None]:
+        """While inside, this engine's queries leave most of the cores to a linkage running
+        beside them on `linkage_api` (the longer path of the two). By default, no change."""
+        return nullcontext()
 
     @abstractmethod
     def close(self) -> None: ...

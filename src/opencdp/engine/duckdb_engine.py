@@ -79,6 +79,16 @@ class DuckDBEngine(Engine):
         finally:
             con.close()
 
+    @contextmanager
+    def leave_cores_to_linkage(self) -> Iterator[None]:
+        # Splink's connection is a database of its own with its own threads; the OS shares
+        # the cores by thread, so one thread here leaves it most of them.
+        self._con.execute("SET threads = 1")
+        try:
+            yield
+        finally:
+            self._con.execute(f"SET threads = {self.workers}")
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown()

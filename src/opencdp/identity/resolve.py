@@ -9,8 +9,10 @@ profile ids on customers, orders and events.
 The graph is resolved whole every run (linking is not local: one new record can join two
 old profiles); what stays from run to run is each node's profile id and the trained model.
 The model needs only the customer records, so it trains and scores them in a thread while
-the identifier rules link (its pairs join the last, probabilistic round); the restamped
-curated rows are committed in that thread too, while the traits are chosen.
+the rest is read and the identifier rules link (its pairs join the last, probabilistic
+round). It is the longer path: meanwhile the rules' queries run on one thread. Nothing else
+runs beside the rest: the traits' queries and the restamp's Parquet writing each use every
+core, and together they took longer than one after the other (measured).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -55,11 +57,9 @@ from opencdp.transform.model import TABLES as TABLES_BY_NAME
 
 Say = Callable[[str], None]
 # Stages that run in a thread of their own, alongside the others (ResolveReport.seconds):
-# the model trains and scores while the identifier rules link, and the restamped curated
-# rows are committed while the traits are chosen.
+# the model trains and scores while the identifier rules link.
 MODEL_STAGE = "model"
-RESTAMP_STAGE = "restamp"
-BACKGROUND_STAGES = (MODEL_STAGE, RESTAMP_STAGE)
+BACKGROUND_STAGES = (MODEL_STAGE,)
 
 
 @dataclass
@@ -107,36 +107,38 @@ class Resolver:
         self.report.seconds[stage] = round(time.perf_counter() - start, 3)
 
     def run(self, *, retrain: bool = False) -> ResolveReport:
-        with self.timed("read"):
-            tables = {
-                "customers": self._scan("customers", CUSTOMERS.schema),
-                "orders": self._scan("orders", ORDERS.schema),
-                "events": self._scan("events", EVENTS.schema),
-            }
-            previous = self._scan("profile_members", PROFILE_MEMBERS, ("node", "profile_id"))
-            history = self._scan("profile_merges", PROFILE_MERGES, ("kind", "other_profile_id"))
-            retired = pc.filter(
-                history.column("other_profile_id"), pc.equal(history.column("kind"), "merge")
-            ).combine_chunks()
-        rules = RuleBook(self.store, self.tenant).load()
-        guard = links.Guardrails(
-            limits=self.settings.limits,
-            max_people=self.settings.max_people,
-            blocked_values=rules.blocked_table(),
-            apart=rules.apart_table(),
-        )
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="identity") as background:
-            # The model needs only the customer records: it scores them while the
-            # identifier rounds run (Splink leaves part of the cores idle between its many
-            # small queries; the rounds fill them).
-            matched = (
-                background.submit(self._match, tables["customers"], retrain)
-                if "probabilistic" in self.settings.priority
-                else None
+        with (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="identity") as background,
+            ExitStack() as model_running,
+        ):
+            with self.timed("read"):
+                customers = self._scan("customers", CUSTOMERS.schema)
+                matched = None
+                if "probabilistic" in self.settings.priority:
+                    # Splink leaves part of the cores idle between its many small queries;
+                    # the reads and the rounds fill them, on one thread until it is done.
+                    matched = background.submit(self._match, customers, retrain)
+                    model_running.enter_context(self.engine.leave_cores_to_linkage())
+                tables = {
+                    "customers": customers,
+                    "orders": self._scan("orders", ORDERS.schema),
+                    "events": self._scan("events", EVENTS.schema),
+                }
+                previous = self._scan("profile_members", PROFILE_MEMBERS, ("node", "profile_id"))
+                history = self._scan("profile_merges", PROFILE_MERGES, ("kind", "other_profile_id"))
+                retired = pc.filter(
+                    history.column("other_profile_id"), pc.equal(history.column("kind"), "merge")
+                ).combine_chunks()
+            rules = RuleBook(self.store, self.tenant).load()
+            guard = links.Guardrails(
+                limits=self.settings.limits,
+                max_people=self.settings.max_people,
+                blocked_values=rules.blocked_table(),
+                apart=rules.apart_table(),
             )
             with self.timed("identifiers"):
                 ids, nodes = self._identifiers(tables["customers"], tables["events"])
-            state, pairs = self._link(ids, nodes, guard, matched)
+            state, pairs = self._link(ids, nodes, guard, matched, model_running.close)
             with self.timed("profile_ids"):
                 accepted = self._links(state, pairs)
                 assignment = assign_ids(
@@ -151,9 +153,6 @@ class Resolver:
                     )
                     for name, rows in tables.items()
                 }
-            # The restamped rows go back to the lake while the traits are chosen (Parquet
-            # encoding uses the core the single-threaded Arrow steps leave idle).
-            restamped = background.submit(self._restamp, stamped)
             with self.timed("traits"):
                 final = {name: rows.drop_columns(["_previous"]) for name, rows in stamped.items()}
                 profiles = build_profiles(
@@ -167,8 +166,9 @@ class Resolver:
                 )
                 link_rows = self._link_rows(accepted, pairs, members)
             self._count(profiles, identities, link_rows, assignment.changes)
+            with self.timed("restamp"):
+                self._restamp(stamped)
             with self.timed("write"):
-                restamped.result()
                 self._replace("identities", identities, IDENTITIES)
                 self._replace("profiles", profiles, PROFILES)
                 self._replace("identity_links", link_rows, IDENTITY_LINKS)
@@ -204,9 +204,11 @@ class Resolver:
         nodes: pa.Table,
         guard: links.Guardrails,
         matched: Future[pa.Table] | None,
+        model_done: Callable[[], None],
     ) -> tuple[links.Linking, pa.Table | None]:
         """One round per link rule, in priority order; the model's scored pairs too
-        (`matched`: the model's pairs, being scored, when a rule is probabilistic)."""
+        (`matched`: the model's pairs, being scored, when a rule is probabilistic;
+        `model_done` is called once they are in)."""
         engine, threshold = self.engine, float(self.settings.match_threshold)
         state = links.Linking.start(engine, nodes, ids, self.settings.limits)
         pairs = None
@@ -215,6 +217,7 @@ class Resolver:
                 if rule == "probabilistic":
                     assert matched is not None, "the model runs when a rule needs it"
                     pairs = matched.result()
+                    model_done()
                     candidates = engine.query(
                         _PAIR_CANDIDATES + f" WHERE probability >= {threshold!r}",
                         {"pairs": pairs},
@@ -248,13 +251,12 @@ class Resolver:
 
     def _restamp(self, stamped: dict[str, pa.Table]) -> None:
         """Commit the partitions of customers, orders and events whose profile ids changed."""
-        with self.timed(RESTAMP_STAGE):
-            for name, rows in stamped.items():
-                model = TABLES_BY_NAME[name]
-                lake = self._table(name, model.schema, model.partition)
-                self.report.restamped[name] = attribute.rewrite(
-                    self.engine, model, lake, rows, self.report.run_id
-                )
+        for name, rows in stamped.items():
+            model = TABLES_BY_NAME[name]
+            lake = self._table(name, model.schema, model.partition)
+            self.report.restamped[name] = attribute.rewrite(
+                self.engine, model, lake, rows, self.report.run_id
+            )
 
     def _scored_pairs(self, customers: pa.Table, retrain: bool) -> pa.Table:
         model: dict[str, Any] | None = None
