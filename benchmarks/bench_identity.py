@@ -90,9 +90,13 @@ def prepared(people: int) -> Path:
 
 
 def fresh_copy(root: Path, name: str) -> Path:
+    """A root with the prepared root's catalog and state. Iceberg tables record absolute
+    locations, so its catalog still names the prepared root's files (never changed in
+    place: a run only adds files): copying them (10 GB and more) only filled the page
+    cache and left gigabytes to write back while the timed run went on."""
     copy = root.parent / name
     shutil.rmtree(copy, ignore_errors=True)
-    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("postgres"))
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("postgres", "warehouse"))
     return copy
 
 
