@@ -7,6 +7,7 @@ Only the partitions where some row's profile changed are rewritten (copy-on-writ
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 from pyiceberg.table import Table as IcebergTable
 
@@ -72,19 +73,22 @@ def rewrite(
     assert not more, "curated tables are partitioned on one column"
     (part,) = merge.partition_exprs(model, "s.")
     narrow = _numbered(stamped.select([column, "profile_id", "_previous"]))
-    changed = engine.query(
-        f"SELECT DISTINCT {part} AS part FROM stamped AS s "
-        "WHERE s.profile_id IS DISTINCT FROM s._previous",
+    parts = engine.query(
+        f"SELECT {part} AS part, bool_or(s.profile_id IS DISTINCT FROM s._previous) AS changed "
+        f"FROM stamped AS s GROUP BY {part}",
         {"stamped": narrow},
     )
+    changed = parts.filter(parts.column("changed"))
     if changed.num_rows == 0:
         return 0
-    rows = engine.query(
-        f"SELECT s._row FROM stamped AS s WHERE EXISTS "
-        f"(SELECT 1 FROM changed AS c WHERE c.part IS NOT DISTINCT FROM {part}) ORDER BY s._row",
-        {"stamped": narrow, "changed": changed},
-    )
-    data = stamped if rows.num_rows == stamped.num_rows else stamped.take(rows.column("_row"))
+    data = stamped
+    if changed.num_rows < parts.num_rows:  # some partitions keep their rows as they are
+        rows = engine.query(
+            f"SELECT s._row FROM stamped AS s WHERE EXISTS (SELECT 1 FROM changed AS c "
+            f"WHERE c.part IS NOT DISTINCT FROM {part}) ORDER BY s._row",
+            {"stamped": narrow, "changed": changed},
+        )
+        data = stamped.take(rows.column("_row"))
     partitions = [(value,) for value in changed.column("part").to_pylist()]
     commit(
         lake,
@@ -97,4 +101,4 @@ def rewrite(
 
 def _numbered(table: pa.Table) -> pa.Table:
     """`table` with `_row`, each row's position."""
-    return table.append_column("_row", pa.array(range(table.num_rows), pa.int64()))
+    return table.append_column("_row", pa.array(np.arange(table.num_rows), pa.int64()))
