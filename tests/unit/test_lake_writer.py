@@ -83,3 +83,8 @@ def test_rows_in_partition_order_are_sliced_not_copied() -> None:
         assert chunk.buffers()[1].address >= ids.buffers()[1].address
         assert chunk.buffers()[1].address < ids.buffers()[1].address + ids.buffers()[1].size
     assert [i for _, part in parts for i in part.column("id").to_pylist()] == ids.to_pylist()
+
+
+def test_no_rows_make_no_partitions() -> None:
+    table = rows(0, grouped=False)
+    assert list(partitions(spec("provider", "month"), schema_of(table), table)) == []

@@ -72,7 +72,7 @@ def rewrite(
     (column, _), *more = model.partition
     assert not more, "curated tables are partitioned on one column"
     (part,) = merge.partition_exprs(model, "s.")
-    narrow = _numbered(stamped.select([column, "profile_id", "_previous"]))
+    narrow = stamped.select([column, "profile_id", "_previous"])
     parts = engine.query(
         f"SELECT {part} AS part, bool_or(s.profile_id IS DISTINCT FROM s._previous) AS changed "
         f"FROM stamped AS s GROUP BY {part}",
@@ -86,7 +86,7 @@ def rewrite(
         rows = engine.query(
             f"SELECT s._row FROM stamped AS s WHERE EXISTS (SELECT 1 FROM changed AS c "
             f"WHERE c.part IS NOT DISTINCT FROM {part}) ORDER BY s._row",
-            {"stamped": narrow, "changed": changed},
+            {"stamped": _numbered(narrow), "changed": changed},
         )
         data = stamped.take(rows.column("_row"))
     partitions = [(value,) for value in changed.column("part").to_pylist()]

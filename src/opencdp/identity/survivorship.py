@@ -19,8 +19,9 @@ Computed traits:
 - `preferred_channel`: app, web or server (see traits.MOBILE_LIBRARIES for how an event's
   `context` decides), the one of most of the profile's events, ties alphabetically.
 
-The set-based work is SQL (traits.py) run by the engine; the two map columns are
-assembled here from its answers with vectorized Arrow kernels.
+The set-based work is SQL (traits.py) run by the engine. It answers which record each
+trait group comes from, by position; the values are taken from the records and the two map
+columns assembled here with vectorized Arrow kernels.
 """
 
 from __future__ import annotations
@@ -160,8 +161,8 @@ def _lineage(
     rule_names = pa.array([rules[group.name] for group in traits.GROUPS], pa.string())
     items = pa.StructArray.from_arrays(
         [
-            _taken(records, "provider", record).cast(pa.string()),
-            _taken(records, "source_id", record).cast(pa.string()),
+            _taken(records, "provider", record),
+            _taken(records, "source_id", record),
             rule_names.take(pa.array(groups)),
         ],
         fields=list(LINEAGE),

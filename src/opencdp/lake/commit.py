@@ -100,8 +100,8 @@ def commit(
     run_id: str,
     replace: BooleanExpression | None,
 ) -> None:
-    """One snapshot: delete the rows `replace` selects (all rows for AlwaysTrue, none for
-    None) and add `data`."""
+    """One catalog transaction: delete the rows `replace` selects (all rows for AlwaysTrue,
+    none for None) and add `data`."""
     properties = {RUN_PROPERTY: run_id}
     with table.transaction() as tx, warnings.catch_warnings():
         # Replacing partitions that hold no rows yet is normal here, not worth a warning.

@@ -77,6 +77,8 @@ def partitions(
 ) -> Iterator[tuple[PartitionKey, pa.Table]]:
     """`data` split by the partition its rows fall in (the spec's fields are top-level
     columns, as on every curated table)."""
+    if not data.num_rows:
+        return
     values = pa.table(
         {
             field.name: field.transform.pyarrow_transform(
@@ -87,7 +89,7 @@ def partitions(
     )
     codes = _codes(values)
     starts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
-    if len(starts) + 1 > len(np.unique(codes)):  # some partition in more than one run
+    if len(starts) + 1 > codes.max() + 1:  # more runs than partitions: some come twice
         order = np.argsort(codes, kind="stable")
         data, values, codes = data.take(order), values.take(order), codes[order]
         starts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
@@ -104,11 +106,13 @@ def partitions(
 
 
 def _codes(values: pa.Table) -> np.ndarray:
-    """One integer per row, equal where the rows' partition values are (nulls included)."""
-    per_column: list[np.ndarray] = [
-        pc.fill_null(pc.dictionary_encode(column.combine_chunks()).indices, -1).to_numpy()
-        for column in values.columns
-    ]
+    """One integer per row, equal where the rows' partition values are (nulls included):
+    0 to the number of partitions less one, every one of them used."""
+    per_column: list[np.ndarray] = []
+    for column in values.columns:
+        encoded = pc.dictionary_encode(column.combine_chunks())
+        # A null gets the code after the values' own.
+        per_column.append(pc.fill_null(encoded.indices, len(encoded.dictionary)).to_numpy())
     if len(per_column) == 1:
         return per_column[0]
     _, codes = np.unique(np.stack(per_column, axis=1), axis=0, return_inverse=True)
