@@ -35,16 +35,17 @@ def orders(settings: Settings) -> Iterator[Table]:
 
 
 def orders_in(settings: Settings) -> Iterator[Table]:
-    """An orders table of 3 months x 4 orders, one commit per month: three data files."""
+    """An orders table of 3 years x 4 orders (a partition a year), one commit per year:
+    three data files."""
     with open_catalog(settings) as catalog:
         ensure_namespace(catalog, "acme")
         lake = ensure_table(catalog, "acme", "orders", ORDERS.schema, ORDERS.partition, {})
-        for month in range(3):
+        for year in range(3):
             rows = [
-                order("shop", f"{month}-{i}", status="placed", created_at=at(31 * month + i))
+                order("shop", f"{year}-{i}", status="placed", created_at=at(366 * year + i))
                 for i in range(4)
             ]
-            commit(lake, table_of(rows), run_id=f"run-{month}", replace=None)
+            commit(lake, table_of(rows), run_id=f"run-{year}", replace=None)
         yield lake
 
 
@@ -137,7 +138,7 @@ def test_compaction_folds_the_deletes_back_and_then_has_nothing_to_do(orders: Ta
 
     before, after, partitions = compact(orders, 128 * 1024 * 1024)
 
-    assert partitions == 2  # the two months with deletes; the third is one file already
+    assert partitions == 2  # the two years with deletes; the third is one file already
     files = orders.refresh().inspect.files()
     assert pc.sum(pc.equal(files.column("content"), 1)).as_py() == 0
     assert after == len(files) < before
@@ -163,7 +164,7 @@ def test_in_an_s3_warehouse_rows_are_read_file_by_file(
         live = live_rows(lake.refresh(), ["order_id", "status"], keys)
         assert by_id(live.rows) == {"1-1": "paid", "2-0": "placed"}
         assert statuses(lake)["1-1"] == "paid"
-        assert compact(lake, 128 * 1024 * 1024)[2] == 1  # the month with the delete file
+        assert compact(lake, 128 * 1024 * 1024)[2] == 1  # the year with the delete file
         assert statuses(lake)["1-1"] == "paid"
         # A column added after the files were written reads as nulls.
         with lake.update_schema() as update:

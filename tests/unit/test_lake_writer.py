@@ -12,7 +12,7 @@ from pyiceberg.io.pyarrow import _determine_partitions, pyarrow_to_schema
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table.name_mapping import MappedField, NameMapping
-from pyiceberg.transforms import IdentityTransform, MonthTransform
+from pyiceberg.transforms import IdentityTransform, MonthTransform, YearTransform
 
 from opencdp.lake.writer import partitions
 
@@ -45,12 +45,13 @@ def schema_of(table: pa.Table) -> Schema:
 def spec(*fields: str) -> PartitionSpec:
     made = {
         "month": PartitionField(3, 1000, MonthTransform(), "created_at_month"),
+        "year": PartitionField(3, 1000, YearTransform(), "created_at_year"),
         "provider": PartitionField(2, 1001, IdentityTransform(), "provider"),
     }
     return PartitionSpec(*(made[f] for f in fields))
 
 
-@pytest.mark.parametrize("fields", [("month",), ("provider",), ("provider", "month")])
+@pytest.mark.parametrize("fields", [("month",), ("year",), ("provider",), ("provider", "month")])
 @pytest.mark.parametrize("grouped", [False, True])
 def test_the_same_split_as_pyiceberg(fields: tuple[str, ...], grouped: bool) -> None:
     table = rows(500, grouped=grouped)

@@ -50,7 +50,7 @@ def print_report(report: RunReport, console: Console) -> None:
             f"< {r.threshold:.0%} ({r.failed:,} of {r.checked:,} values)[/]"
         )
     stages = ", ".join(f"{name} {s:.2f} s" for name, s in report.seconds.items())
-    console.print(f"time: {stages}")
+    console.print(f"time: {stages}; the run {report.elapsed:.2f} s")
 
 
 def register(app: typer.Typer) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
@@ -30,14 +31,19 @@ from pyiceberg.expressions import (
 from pyiceberg.expressions.literals import literal
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot
-from pyiceberg.transforms import IdentityTransform, MonthTransform
+from pyiceberg.transforms import IdentityTransform, MonthTransform, Transform, YearTransform
 
 from opencdp.lake.tables import table_identifier
 from opencdp.lake.writer import add_rows
 
 RUN_PROPERTY = "opencdp.run-id"
 
-Partition = tuple[tuple[str, str], ...]  # (column, "identity" | "month")
+Partition = tuple[tuple[str, str], ...]  # (column, "identity" | "year" | "month")
+# The time granularities a timestamp column is partitioned by, and their Iceberg transforms.
+TIME_TRANSFORMS: dict[str, type[YearTransform[Any]] | type[MonthTransform[Any]]] = {
+    "year": YearTransform,
+    "month": MonthTransform,
+}
 
 
 def ensure_table(
@@ -60,8 +66,10 @@ def ensure_table(
         if partition:
             with table.update_spec() as spec:
                 for column, transform in partition:
-                    if transform == "month":
-                        spec.add_field(column, MonthTransform(), f"{column}_month")
+                    if transform in TIME_TRANSFORMS:
+                        spec.add_field(
+                            column, TIME_TRANSFORMS[transform](), f"{column}_{transform}"
+                        )
                     else:
                         spec.add_field(column, IdentityTransform(), column)
         return table
@@ -117,9 +125,9 @@ def partition_filter(
     partition: Partition, values: Sequence[tuple[object, ...]]
 ) -> BooleanExpression:
     """The rows of the given partitions: `values` holds one tuple per partition, in the
-    order of `partition`, each value the identity value or the first day of the month.
-    On one column the filter stays small however many partitions it names: consecutive
-    months become one range, identity values one IN list."""
+    order of `partition`, each value the identity value or the first day of the year or
+    month. On one column the filter stays small however many partitions it names:
+    consecutive periods become one range, identity values one IN list."""
     if len(partition) == 1:
         (column, transform) = partition[0]
         present = sorted({v[0] for v in values if v[0] is not None}, key=repr)
@@ -130,7 +138,8 @@ def partition_filter(
             # Identity partitions are on text columns (provider), a handful of values.
             terms += [EqualTo(term=Reference(column), value=literal(str(v))) for v in present]
         else:
-            terms += [_between(column, start, end) for start, end in _month_runs(present)]
+            runs = _period_runs(present, transform)
+            terms += [_between(column, start, end) for start, end in runs]
         return _any(terms)
     return _any(
         [
@@ -140,20 +149,40 @@ def partition_filter(
     )
 
 
-def _month_runs(months: Sequence[object]) -> list[tuple[date, date]]:
-    """Runs of consecutive months as [first day, first day after the run)."""
+def _period_runs(periods: Sequence[object], granularity: str) -> list[tuple[date, date]]:
+    """Runs of consecutive periods (their first days) as [first day, first day after)."""
     runs: list[tuple[date, date]] = []
-    for month in sorted(m for m in months if isinstance(m, date)):
-        following = _next_month(month)
-        if runs and runs[-1][1] == month:
+    for period in sorted(p for p in periods if isinstance(p, date)):
+        following = _next_period(period, granularity)
+        if runs and runs[-1][1] == period:
             runs[-1] = (runs[-1][0], following)
         else:
-            runs.append((month, following))
+            runs.append((period, following))
     return runs
 
 
-def _next_month(day: date) -> date:
+def _next_period(day: date, granularity: str) -> date:
+    if granularity == "year":
+        return date(day.year + 1, 1, 1)
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def period_start(transform: Transform[Any, Any], value: int | None) -> date | None:
+    """A time partition's value (years or months since 1970) as the first day of its
+    period, as `partition_filter` takes it."""
+    if value is None:
+        return None
+    if isinstance(transform, YearTransform):
+        return date(1970 + value, 1, 1)
+    return date(1970 + value // 12, value % 12 + 1, 1)
+
+
+def granularity(transform: Transform[Any, Any]) -> str:
+    """The name `Partition` gives a partition field's transform."""
+    for name, kind in TIME_TRANSFORMS.items():
+        if isinstance(transform, kind):
+            return name
+    return "identity"
 
 
 def _between(column: str, start: date, end: date) -> BooleanExpression:
@@ -175,7 +204,7 @@ def _term(column: str, transform: str, value: object) -> BooleanExpression:
     if transform == "identity":
         return EqualTo(term=Reference(column), value=literal(value))
     assert isinstance(value, date)
-    return _between(column, value, _next_month(value))
+    return _between(column, value, _next_period(value, transform))
 
 
 def _any(terms: Sequence[BooleanExpression]) -> BooleanExpression:

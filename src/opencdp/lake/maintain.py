@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pyiceberg.catalog import Catalog
@@ -21,10 +21,18 @@ from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.manifest import DataFile, DataFileContent
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot
-from pyiceberg.transforms import MonthTransform
+from pyiceberg.transforms import IdentityTransform
 
 from opencdp.errors import NotFoundError
-from opencdp.lake.commit import RUN_PROPERTY, is_follow_up, last_run, partition_filter, run_of
+from opencdp.lake.commit import (
+    RUN_PROPERTY,
+    granularity,
+    is_follow_up,
+    last_run,
+    partition_filter,
+    period_start,
+    run_of,
+)
 from opencdp.lake.row_delta import fold_deletes
 from opencdp.lake.tables import list_tables, load_table
 
@@ -61,10 +69,7 @@ def compact(table: Table, target_bytes: int) -> tuple[int, int, int]:
         return 0, 0, 0
     spec = table.spec()
     layout = tuple(
-        (
-            table.schema().find_column_name(f.source_id) or "",
-            "month" if isinstance(f.transform, MonthTransform) else "identity",
-        )
+        (table.schema().find_column_name(f.source_id) or "", granularity(f.transform))
         for f in spec.fields
     )
 
@@ -96,11 +101,8 @@ def compact(table: Table, target_bytes: int) -> tuple[int, int, int]:
 
 
 def _partition_value(transform: Any, value: Any) -> Any:
-    """A partition value as `partition_filter` takes it: months since 1970 become the
-    month's first day."""
-    if isinstance(transform, MonthTransform) and value is not None:
-        return date(1970 + value // 12, value % 12 + 1, 1)
-    return value
+    """A partition value as `partition_filter` takes it."""
+    return value if isinstance(transform, IdentityTransform) else period_start(transform, value)
 
 
 def expire(table: Table, keep: timedelta, now: datetime | None = None) -> int:

@@ -141,8 +141,8 @@ def partition_exprs(model: Table, alias: str = "") -> list[str]:
     return [
         # Through TIMESTAMP: without its ICU extension (a download) DuckDB cuts time-zoned
         # timestamps in UTC only this way, and Spark runs in UTC.
-        f"CAST(date_trunc('month', CAST({alias}{q(column)} AS TIMESTAMP)) AS DATE)"
-        if transform == "month"
+        f"CAST(date_trunc('{transform}', CAST({alias}{q(column)} AS TIMESTAMP)) AS DATE)"
+        if transform != "identity"
         else f"{alias}{q(column)}"
         for column, transform in model.partition
     ]

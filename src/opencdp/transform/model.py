@@ -93,7 +93,7 @@ class Table:
     mapped: tuple[Column, ...]
     derived: tuple[pa.Field, ...]
     version: tuple[str, ...]  # coalesced, in order
-    partition: tuple[tuple[str, Literal["identity", "month"]], ...]
+    partition: tuple[tuple[str, Literal["identity", "year", "month"]], ...]
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -166,7 +166,7 @@ ORDERS = Table(
     ),
     derived=(pa.field("profile_id", pa.string()),),
     version=("updated_at", "created_at"),
-    partition=(("created_at", "month"),),
+    partition=(("created_at", "year"),),
 )
 
 ORDER_ITEMS = Table(
@@ -179,7 +179,7 @@ ORDER_ITEMS = Table(
     ),
     derived=(),
     version=("updated_at", "created_at"),
-    partition=(("created_at", "month"),),
+    partition=(("created_at", "year"),),
 )
 
 PRODUCTS = Table(
@@ -203,7 +203,7 @@ EVENTS = Table(
     ),
     derived=(pa.field("profile_id", pa.string()),),
     version=("received_at",),
-    partition=(("timestamp", "month"),),
+    partition=(("timestamp", "year"),),
 )
 
 TABLES: dict[str, Table] = {t.name: t for t in (CUSTOMERS, ORDERS, ORDER_ITEMS, PRODUCTS, EVENTS)}

@@ -75,7 +75,8 @@ class RunReport:
     dlq_files: list[str] = field(default_factory=list)
     tables: dict[str, TableReport] = field(default_factory=dict)
     quality: list[quality.Result] = field(default_factory=list)
-    seconds: dict[str, float] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # by stage
+    elapsed: float = 0.0  # the whole run, in a process already started (as the scheduler's)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -93,6 +94,7 @@ class RunReport:
                 if not r.passed
             ],
             "seconds": self.seconds,
+            "elapsed": self.elapsed,
         }
 
 
@@ -112,6 +114,7 @@ def transform(
     after_commit: Callable[[str], None] | None = None,
 ) -> RunReport:
     """Run (or resume) one transform of `tenant`'s raw zone into its curated tables."""
+    began = time.perf_counter()
     say = progress or (lambda _: None)
     store = store_for(settings)
     ledger = Ledger(store, tenant)
@@ -141,6 +144,7 @@ def transform(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     ledger.finish(plan)
+    report.elapsed = round(time.perf_counter() - began, 3)
     return report
 
 
@@ -388,7 +392,17 @@ class _Run:
 
     def _with_order_facts(self, model: Table, rows: pa.Table) -> pa.Table:
         columns = ("provider", "source_customer_id", "total_amount", "created_at")
-        orders = read_table(self.catalog, self.tenant, "orders", TABLES["orders"].schema, columns)
+        # An incremental run needs the orders of the customers it writes, not all orders.
+        keys = None
+        if not self.plan.historic:
+            orders = TABLES["orders"].schema
+            keys = pa.table(
+                [rows.column("provider"), rows.column("source_id")],
+                schema=pa.schema([orders.field("provider"), orders.field("source_customer_id")]),
+            )
+        orders = read_table(
+            self.catalog, self.tenant, "orders", TABLES["orders"].schema, columns, keys=keys
+        )
         return self.engine.query(
             merge.with_order_facts(model, "c_rows", "orders"), {"c_rows": rows, "orders": orders}
         )

@@ -299,19 +299,19 @@ def test_the_snapshot_diff_sends_only_what_changed(s: Settings, database: Databa
 
 
 def test_a_partition_rewrite_reads_only_that_partition(s: Settings, database: Database) -> None:
-    january, february = at(10), at(40)
-    rows = [order("shopify", f"o{i}", created_at=january, status="paid") for i in range(3)]
-    rows += [order("shopify", f"f{i}", created_at=february, status="paid") for i in range(3)]
+    this_year, next_year = at(10), at(400)  # a partition a year
+    rows = [order("shopify", f"o{i}", created_at=this_year, status="paid") for i in range(3)]
+    rows += [order("shopify", f"f{i}", created_at=next_year, status="paid") for i in range(3)]
     write(s, TENANT, "orders", rows)
     load(s)
     model = TABLES["orders"]
-    changed = [order("shopify", f"f{i}", created_at=february, status="paid") for i in range(3)]
+    changed = [order("shopify", f"f{i}", created_at=next_year, status="paid") for i in range(3)]
     changed[1]["status"] = "refunded"
     with open_catalog(s) as catalog:
         table = load_table(catalog, TENANT, "orders")
-        february_only = partition_filter(model.partition, [(date(2025, 2, 1),)])
+        next_year_only = partition_filter(model.partition, [(date(2026, 1, 1),)])
         data = pa.Table.from_pylist(changed, schema=model.schema)
-        commit(table, data, run_id="r2", replace=february_only)
+        commit(table, data, run_id="r2", replace=next_year_only)
     report, said = load(s)
     assert (report.tables["orders"].rows_upserted, report.tables["orders"].rows_deleted) == (1, 0)
     assert any("1 files added (3 rows), 1 removed (3 rows)" in line for line in said)
