@@ -179,9 +179,10 @@ def _normalize(
     text = pa.array(values, pa.string())
     if kind == "json":
         return text
-    text = clean.clean_text(text)
     placeholder_kind = _PLACEHOLDER_KINDS.get(kind)
-    if placeholder_kind is not None:
+    if placeholder_kind is None:
+        text = clean.clean_text(text)
+    else:  # cleaned there first
         text, was_placeholder = clean.null_placeholders(text, placeholder_kind)
         flags.add(f"{name}_placeholder", was_placeholder)
     normalizer = _NORMALIZERS.get(kind)
