@@ -105,7 +105,8 @@ def read_table(
     selected = tuple(c for c in wanted.names if c in present)
     scan = table.scan(selected_fields=selected, snapshot_id=snapshot_id)
     tasks = list(scan.plan_files())  # planned once, whichever reader reads the files
-    # A few keys: DuckDB skips most of the rows while it reads, however few row groups.
+    # With keys, DuckDB joins them as it reads (however few row groups); PyIceberg's reader
+    # would hand over every row first.
     data = (
         _read_local_files(tasks, selected)
         if keys is None

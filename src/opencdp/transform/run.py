@@ -42,11 +42,11 @@ from opencdp.transform.mapping import SourceMapping
 from opencdp.transform.model import TABLES, Table
 from opencdp.transform.stage import FileJob, FileResult, stage_file
 
-# Orders before customers: a customer's order facts are read from the committed orders.
-TABLE_ORDER = ("products", "orders", "order_items", "events", "customers")
 # The tables merged in each of two threads at once: the merges wait on files, DuckDB and
-# the catalog more than on Python. Customers follow orders, in the same lane.
+# the catalog more than on Python. Customers follow orders in their lane: a customer's
+# order facts are read from the committed orders.
 LANES = (("products", "orders", "customers"), ("order_items", "events"))
+TABLE_ORDER = tuple(name for lane in LANES for name in lane)  # as reports list them
 QUALITY_TABLE = "quality_reports"
 QUARANTINE_TABLE = "quarantine"
 
@@ -408,16 +408,14 @@ class _Run:
     def _with_order_facts(self, model: Table, rows: pa.Table) -> pa.Table:
         columns = ("provider", "source_customer_id", "total_amount", "created_at")
         # An incremental run needs the orders of the customers it writes, not all orders.
+        schema = TABLES["orders"].schema
         keys = None
         if not self.plan.historic:
-            orders = TABLES["orders"].schema
             keys = pa.table(
                 [rows.column("provider"), rows.column("source_id")],
-                schema=pa.schema([orders.field("provider"), orders.field("source_customer_id")]),
+                schema=pa.schema([schema.field("provider"), schema.field("source_customer_id")]),
             )
-        orders = read_table(
-            self.catalog, self.tenant, "orders", TABLES["orders"].schema, columns, keys=keys
-        )
+        orders = read_table(self.catalog, self.tenant, "orders", schema, columns, keys=keys)
         return self.engine.query(
             merge.with_order_facts(model, "c_rows", "orders"), {"c_rows": rows, "orders": orders}
         )
