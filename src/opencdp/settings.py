@@ -262,7 +262,9 @@ class FieldSettings(_Section):
 
     path: str | list[str] | None = None  # the first non-null of these paths
     const: str | None = None
-    values: dict[str, str] | None = None  # translate source values (case-insensitive)
+    # Translate source values (case-insensitive); null: a known value with no translation.
+    # A value the map does not name is nulled and flagged {column}_invalid.
+    values: dict[str, str | None] | None = None
     minor_units: bool = False  # amounts given in cents (the currency's minor unit)
     date_format: str | None = None  # e.g. "%d/%m/%Y" or "%Y-%m-%d %H:%M:%S"
     ids: dict[str, str] | None = None  # external_ids: provider -> path

@@ -292,7 +292,7 @@ tenants:
           last_name: nachname
           birth_date: {{path: geburtstag, date_format: "%d.%m.%Y"}}
           created_at: {{path: seit, date_format: "%d.%m.%Y %H:%M"}}
-          consent_email: {{path: newsletter, values: {{ja: granted, nein: denied}}}}
+          consent_email: {{path: newsletter, values: {{ja: granted, nein: denied, offen: null}}}}
 """,
         encoding="utf-8",
     )
@@ -318,13 +318,15 @@ tenants:
             "seit": "",
             "newsletter": "nein",
         },
+        {"member_no": "M-3", "e_mail": "m3@web.de", "newsletter": "vielleicht"},
+        {"member_no": "M-4", "e_mail": "m4@web.de", "newsletter": "Offen"},
     ]
     land_tap(configured, TENANT, "loyalty", "members", members, key="member_no")
     declared = mappings.declared(configured.tenant(TENANT).mappings)
 
     report = run(configured, extra=declared)
 
-    assert report.tables["customers"].written == 2
+    assert report.tables["customers"].written == 4
     got = {r["source_id"]: r for r in rows(configured, "customers")}
     anna, joerg = got["M-1"], got["M-2"]
     assert anna["email"] == "anna.schmidt@web.de"
@@ -338,6 +340,12 @@ tenants:
     assert joerg["birth_date"] is None
     assert "birth_date_invalid" in joerg["_quality_flags"]
     assert joerg["consent"]["email"] == "denied"
+    # A value the translation does not name is nulled and flagged; one it names as null
+    # is not.
+    assert got["M-3"]["consent"]["email"] is None
+    assert got["M-3"]["_quality_flags"] == ["consent_email_invalid"]
+    assert got["M-4"]["consent"]["email"] is None
+    assert got["M-4"]["_quality_flags"] == []
 
 
 def test_rows_without_a_key_are_quarantined_and_bad_lines_go_to_the_dlq(

@@ -85,7 +85,9 @@ class Field:
 
     paths: tuple[Path, ...] = ()
     const: str | None = None
-    values: Mapping[str, str] | None = None  # source value (case-insensitive) -> ours
+    # Source value (case-insensitive) -> ours; None: known, but no value of ours. The row
+    # stage translates (transform/rows.py) and flags a value the map does not name.
+    values: Mapping[str, str | None] | None = None
     minor_units: bool = False  # amounts: an integer count of the currency's minor unit
     date_format: str | None = None  # timestamps and dates: a strptime format
     ids: Mapping[str, Path] | None = None  # external_ids: provider name -> path
@@ -94,7 +96,7 @@ class Field:
 def F(  # noqa: N802 - reads like a constructor in mapping tables
     *paths: str,
     const: str | None = None,
-    values: Mapping[str, str] | None = None,
+    values: Mapping[str, str | None] | None = None,
     minor_units: bool = False,
     date_format: str | None = None,
     ids: Mapping[str, str] | None = None,
@@ -239,7 +241,7 @@ def _column_getter(spec: Field, json: bool) -> Getter:
 
         return external_ids
     getters = [_path_getter(p) for p in spec.paths]
-    if len(getters) == 1 and spec.values is None and not json:
+    if len(getters) == 1 and not json:
         only = getters[0]
 
         def single(record: Any, meta: Any, item: Any) -> Any:
@@ -249,7 +251,6 @@ def _column_getter(spec: Field, json: bool) -> Getter:
             return _scalar_text(value)
 
         return single
-    values = spec.values
 
     def first(record: Any, meta: Any, item: Any) -> Any:
         for get in getters:
@@ -258,8 +259,6 @@ def _column_getter(spec: Field, json: bool) -> Getter:
                 break
         else:
             return None
-        if values is not None:
-            return values.get(str(value).lower())
         if json:
             return orjson.dumps(value).decode()
         return _scalar_text(value)

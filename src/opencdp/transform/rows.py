@@ -8,7 +8,7 @@ rules. The functions are pure and vectorized: they run per raw file inside worke
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -185,6 +185,9 @@ def _normalize(
     else:  # cleaned there first
         text, was_placeholder = clean.null_placeholders(text, placeholder_kind)
         flags.add(f"{name}_placeholder", was_placeholder)
+    if context.spec.values is not None:
+        text, unknown = _translate(text, context.spec.values)
+        flags.add(f"{name}_invalid", unknown)
     normalizer = _NORMALIZERS.get(kind)
     if normalizer is None:
         return text
@@ -192,6 +195,14 @@ def _normalize(
     if invalid is not None:
         flags.add(f"{name}_invalid", invalid)
     return result
+
+
+def _translate(text: pa.Array, values: Mapping[str, str | None]) -> Normalized:
+    """A mapping's value translation (`values`, its keys lower-case): a value the map does
+    not name is invalid, not silently null."""
+    at = pc.index_in(pc.utf8_lower(text), value_set=pa.array(list(values), pa.string()))
+    translated = pa.array(list(values.values()), pa.string()).take(at)
+    return translated, pc.and_(pc.is_valid(text), pc.is_null(at))
 
 
 def normalize_values(kind: Kind, values: Sequence[str | None], default_country: str) -> pa.Array:

@@ -3,11 +3,15 @@
 from opencdp.transform.mapping import F, SourceMapping
 
 # Shopify's marketing-consent states (email_marketing_consent.state, sms_...).
-_CONSENT = {
+# Shopify's email and SMS marketing states. Pending (a double opt-in not yet confirmed) and
+# invalid (Shopify's own verdict on the state) grant nothing and refuse nothing.
+_CONSENT: dict[str, str | None] = {
     "subscribed": "granted",
     "not_subscribed": "denied",
     "unsubscribed": "denied",
     "redacted": "denied",
+    "pending": None,
+    "invalid": None,
 }
 
 CUSTOMERS = SourceMapping(
