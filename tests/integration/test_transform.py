@@ -4,6 +4,7 @@ real Singer target and in the batcher's format) into curated Iceberg tables."""
 from __future__ import annotations
 
 import gzip
+import zlib
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -386,6 +387,44 @@ def test_rows_without_a_key_are_quarantined_and_bad_lines_go_to_the_dlq(
     reasons = sorted(e.doc["error"]["reason"] for e in entries)
     assert reasons[0].startswith("not JSON")
     assert "belongs to other/segment" in reasons[1]
+
+
+def test_damaged_raw_files_are_read_as_far_as_they_go_and_named_in_the_dlq(
+    settings: Settings,
+) -> None:
+    from opencdp.ingest import dlq
+
+    land_tap(settings, TENANT, "crm", "contacts", [{"Id": f"c{n}"} for n in range(25)], key="Id")
+    store = store_for(settings)
+    (key,) = [i.key for i in store.list(f"raw/{TENANT}/crm")]
+    lines = gzip.decompress(store.read(key)).splitlines()
+    store.write(key, gzip.compress(b"\n".join(lines[:10])), overwrite=True)  # c0-c9, whole
+    # Two gzip members, the second cut short after c15-c17 were flushed: c10-c17 are whole.
+    member = zlib.compressobj(wbits=31)
+    flushed = member.compress(b"\n".join(lines[15:18]) + b"\n") + member.flush(zlib.Z_FULL_FLUSH)
+    rest = member.compress(b"\n".join(lines[18:20])) + member.flush()
+    truncated = gzip.compress(b"\n".join(lines[10:15]) + b"\n") + flushed + rest[: len(rest) // 2]
+    truncated_key = key.replace("_001.", "_901.")
+    store.write(truncated_key, truncated)
+    not_gzip_key = key.replace("_001.", "_902.")
+    store.write(not_gzip_key, b"\n".join(lines[20:25]))  # c20-c24, never compressed
+
+    report = run(settings)
+
+    assert report.files == 3
+    ids = {r["source_id"] for r in rows(settings, "customers")}
+    assert {f"c{n}" for n in range(18)} <= ids
+    assert ids <= {f"c{n}" for n in range(20)}  # nothing from the file that is not gzip
+    damaged = [e.doc["error"] for e in dlq.entries(store, TENANT, "crm", "damaged_file")]
+    assert sorted(e["raw_file"] for e in damaged) == [truncated_key, not_gzip_key]
+    assert all(e["reason"].startswith("the raw file is damaged") for e in damaged)
+    # A line the cut split in two is rejected as a line, with what was left of it.
+    cut_lines = list(dlq.entries(store, TENANT, "crm", "invalid_envelope"))
+    assert {e.doc["error"]["raw_file"] for e in cut_lines} <= {truncated_key}
+    assert len(ids) + len(cut_lines) <= 20
+    # The run is done with them: the next has nothing to do, and the raw zone is as it was.
+    assert run(settings).files == 0
+    assert store.read(truncated_key) == truncated
 
 
 def test_quality_rules_measure_valid_values_against_the_threshold(settings: Settings) -> None:

@@ -247,8 +247,14 @@ class _Run:
             )
             self.store.write(key, lines.finish(), overwrite=True)
             self.report.dlq_files.append(key)
-        if groups:
-            self.say(f"{self.report.rejected:,} lines failed validation: kept in the DLQ")
+        damaged = sum(len(docs) for (_, kind), docs in groups.items() if kind == "damaged_file")
+        if self.report.rejected > damaged:
+            self.say(f"{self.report.rejected - damaged:,} lines failed validation: kept in the DLQ")
+        if damaged:
+            self.say(
+                f"{damaged:,} raw files are damaged: read as far as they could be, and named "
+                f"in the DLQ (opencdp dlq list --tenant {self.tenant})"
+            )
 
     # --- set-based stages, on the engine ----------------------------------------------
 

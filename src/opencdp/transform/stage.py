@@ -8,16 +8,17 @@ paths and the rejected lines, which the driver writes to the DLQ.
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
-from isal import igzip
+from isal import igzip, isal_zlib
 
 from opencdp.errors import NotFoundError
 from opencdp.ingest.schemas import SchemaRegistry
@@ -57,6 +58,10 @@ class FileResult:
 
 # igzip (ISA-L) reads gzip several times faster than zlib; the package has no type hints.
 _gunzip: Callable[[bytes], bytes] = igzip.decompress
+# What igzip raises on a file that is not gzip, is cut short or corrupt (isal's stub types
+# its error class as an instance).
+_DAMAGE = (OSError, EOFError, cast(type[Exception], isal_zlib.error))
+_SALVAGE_CHUNK = 1 << 16
 
 # Per worker process: one store per URL, one validator per schema version.
 _stores: dict[str, ObjectStore] = {}
@@ -71,7 +76,7 @@ def stage_file(job: FileJob) -> FileResult:
     result = FileResult(job.key)
     extractions = [Extraction(m) for m in job.mappings]
     wanted: dict[tuple[str, str], list[Extraction]] = {}
-    data = _gunzip(store.read(job.key))
+    data, damage = _decompress(store.read(job.key))
     for number, line in enumerate(data.splitlines(), start=1):
         if not line.strip():
             continue
@@ -91,6 +96,8 @@ def stage_file(job: FileJob) -> FileResult:
             result.unmapped += 1
         for extraction in targets:
             extraction.add(number, meta, record)
+    if damage is not None:
+        result.rejected.append(_damaged_file(job.key, damage, result.lines))
     tables: dict[str, list[pa.Table]] = {}
     for extraction in extractions:
         if len(extraction):
@@ -111,6 +118,48 @@ def stage_file(job: FileJob) -> FileResult:
         for (provider_, column, what), n in column_counts(table(name), staged).items():
             result.counts[(name, provider_, column, what)] += n
     return result
+
+
+def _decompress(compressed: bytes) -> tuple[bytes, str | None]:
+    """A raw file's text, and what is wrong with it when it is damaged (not gzip, cut short,
+    corrupt): then the text before the damage, so that no readable line is lost (a line cut
+    in two is rejected as a line)."""
+    try:
+        return _gunzip(compressed), None
+    except _DAMAGE as e:
+        damage = str(e) or type(e).__name__
+    text = bytearray()
+    decoder = zlib.decompressobj(wbits=31)  # one gzip member
+    position = 0
+    try:
+        while position < len(compressed):
+            chunk = compressed[position : position + _SALVAGE_CHUNK]
+            position += len(chunk)
+            text += decoder.decompress(chunk)
+            if decoder.eof:  # the next member starts in what this one left over
+                position -= len(decoder.unused_data)
+                decoder = zlib.decompressobj(wbits=31)
+    except zlib.error:
+        pass  # the damage: keep what came before it
+    return bytes(text), damage
+
+
+def _damaged_file(key: str, damage: str, lines: int) -> dict[str, Any]:
+    """The DLQ document of a damaged raw file. The file stays in the raw zone as it is."""
+    return {
+        "_meta": {},
+        "record": None,
+        "error": {
+            "type": "damaged_file",
+            "reason": f"the raw file is damaged ({damage}); the {lines:,} lines before the "
+            "damage were read",
+            "field": None,
+            "stage": "transform",
+            "raw_file": key,
+            "line": None,
+            "retry_count": 0,
+        },
+    }
 
 
 class _BadLine(Exception):  # noqa: N818 - a finding about input, not a program error
