@@ -21,7 +21,7 @@ from opencdp.lake import load_table, open_catalog
 from opencdp.settings import Settings, load_settings
 from opencdp.storage import store_for
 from opencdp.transform import mappings
-from opencdp.transform.ledger import Ledger
+from opencdp.transform.ledger import Ledger, Plan
 from opencdp.transform.mapping import SourceMapping
 from opencdp.transform.run import RunReport, transform
 
@@ -425,6 +425,27 @@ def test_damaged_raw_files_are_read_as_far_as_they_go_and_named_in_the_dlq(
     # The run is done with them: the next has nothing to do, and the raw zone is as it was.
     assert run(settings).files == 0
     assert store.read(truncated_key) == truncated
+
+
+def test_a_raw_file_gone_since_its_run_was_planned_is_named_in_the_dlq(
+    settings: Settings,
+) -> None:
+    from opencdp.ingest import dlq
+
+    land_tap(settings, TENANT, "crm", "contacts", [{"Id": "c1"}], key="Id")
+    store = store_for(settings)
+    (key,) = [i.key for i in store.list(f"raw/{TENANT}/crm")]
+    gone = key.replace("_001.", "_002.")
+    # A run planned both files and stopped; the second was deleted by hand since.
+    Ledger(store, TENANT).begin(Plan("20250101T000000-0000abcd", False, (key, gone)))
+
+    report = run(settings)
+
+    assert (report.resumed, report.files) == (True, 2)
+    assert [r["source_id"] for r in rows(settings, "customers")] == ["c1"]
+    (entry,) = dlq.entries(store, TENANT, "crm", "missing_file")
+    assert entry.doc["error"]["raw_file"] == gone
+    assert run(settings).files == 0  # the plan is done: nothing stops on the file again
 
 
 def test_quality_rules_measure_valid_values_against_the_threshold(settings: Settings) -> None:

@@ -247,13 +247,14 @@ class _Run:
             )
             self.store.write(key, lines.finish(), overwrite=True)
             self.report.dlq_files.append(key)
-        damaged = sum(len(docs) for (_, kind), docs in groups.items() if kind == "damaged_file")
-        if self.report.rejected > damaged:
-            self.say(f"{self.report.rejected - damaged:,} lines failed validation: kept in the DLQ")
-        if damaged:
+        # A document without a line number names a whole file (damaged, or gone).
+        files = sum(doc["error"]["line"] is None for docs in groups.values() for doc in docs)
+        if self.report.rejected > files:
+            self.say(f"{self.report.rejected - files:,} lines failed validation: kept in the DLQ")
+        if files:
             self.say(
-                f"{damaged:,} raw files are damaged: read as far as they could be, and named "
-                f"in the DLQ (opencdp dlq list --tenant {self.tenant})"
+                f"{files:,} raw files could not be read whole: read as far as they go and "
+                f"named in the DLQ (opencdp dlq list --tenant {self.tenant})"
             )
 
     # --- set-based stages, on the engine ----------------------------------------------

@@ -76,7 +76,9 @@ def stage_file(job: FileJob) -> FileResult:
     result = FileResult(job.key)
     extractions = [Extraction(m) for m in job.mappings]
     wanted: dict[tuple[str, str], list[Extraction]] = {}
-    data, damage = _decompress(store.read(job.key))
+    data, unreadable = _read(store, job.key)
+    if unreadable is not None:
+        result.rejected.append(unreadable)
     for number, line in enumerate(data.splitlines(), start=1):
         if not line.strip():
             continue
@@ -96,8 +98,6 @@ def stage_file(job: FileJob) -> FileResult:
             result.unmapped += 1
         for extraction in targets:
             extraction.add(number, meta, record)
-    if damage is not None:
-        result.rejected.append(_damaged_file(job.key, damage, result.lines))
     tables: dict[str, list[pa.Table]] = {}
     for extraction in extractions:
         if len(extraction):
@@ -118,6 +118,22 @@ def stage_file(job: FileJob) -> FileResult:
         for (provider_, column, what), n in column_counts(table(name), staged).items():
             result.counts[(name, provider_, column, what)] += n
     return result
+
+
+def _read(store: ObjectStore, key: str) -> tuple[bytes, dict[str, Any] | None]:
+    """A raw file's text, and the DLQ document naming it when it could not be read whole."""
+    try:
+        compressed = store.read(key)
+    except NotFoundError:
+        # Deleted after the run planned it: nothing is left to read, and a rerun that resumes
+        # the plan must not stop on it again.
+        return b"", _unreadable(key, "missing_file", "the raw file is gone")
+    data, damage = _decompress(compressed)
+    if damage is None:
+        return data, None
+    read = sum(1 for line in data.splitlines() if line.strip())
+    reason = f"the raw file is damaged ({damage}); the {read:,} lines before it were read"
+    return data, _unreadable(key, "damaged_file", reason)
 
 
 def _decompress(compressed: bytes) -> tuple[bytes, str | None]:
@@ -144,15 +160,15 @@ def _decompress(compressed: bytes) -> tuple[bytes, str | None]:
     return bytes(text), damage
 
 
-def _damaged_file(key: str, damage: str, lines: int) -> dict[str, Any]:
-    """The DLQ document of a damaged raw file. The file stays in the raw zone as it is."""
+def _unreadable(key: str, kind: str, reason: str) -> dict[str, Any]:
+    """The DLQ document of a raw file that could not be read whole (no line number: it
+    names the file). A damaged file stays in the raw zone as it is."""
     return {
         "_meta": {},
         "record": None,
         "error": {
-            "type": "damaged_file",
-            "reason": f"the raw file is damaged ({damage}); the {lines:,} lines before the "
-            "damage were read",
+            "type": kind,
+            "reason": reason,
             "field": None,
             "stage": "transform",
             "raw_file": key,
