@@ -10,6 +10,15 @@ import pytest
 from opencdp.settings import Settings, load_settings
 
 
+@pytest.fixture(autouse=True)
+def _away_from_the_checkout(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test runs in an empty folder, so that a data root made in the checkout
+    (./cdp-data, by `make demo`) is never a test's default root."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 @pytest.fixture
 def data_root(tmp_path: Path) -> Path:
     """An empty data root in a temporary folder."""
