@@ -6,7 +6,6 @@ import json
 import os
 import platform
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,18 +25,6 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def python_loop_s() -> float:
-    """Seconds for 10 million turns of a plain Python loop: how fast the machine is now.
-    This machine's speed varies from day to day and within a day (0.87-1.11 s on one
-    afternoon), so compare runs of a benchmark by their ratios or with this figure beside
-    their seconds."""
-    start = time.perf_counter()
-    total = 0
-    for i in range(10_000_000):
-        total += i
-    return round(time.perf_counter() - start, 3)
-
-
 def machine() -> dict[str, Any]:
     return {
         "python": platform.python_version(),
@@ -45,7 +32,6 @@ def machine() -> dict[str, Any]:
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "python_loop_10m_s": python_loop_s(),
     }
 
 

@@ -8,8 +8,7 @@ local[2], and incremental after 2% of the records change.
    with a new value and a later update time, and new events equal to 2% of the events
    arrive; times the incremental `opencdp transform`, then the same command once more with
    nothing left to do (the start both modes pay, mostly imports); records the time each
-   run reports for itself (the run in a process already up, as `opencdp scheduler` runs
-   it) and for each of its stages;
+   run reports for itself and for each of its stages;
 4. times `opencdp transform --historic --engine spark` (local[2]) in a copy of the root;
 5. the pipeline as `opencdp scheduler` runs it, in one process that is already up: times
    the call of a historic run, then, after another 2% of the records change, of an

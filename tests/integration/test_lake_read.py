@@ -142,7 +142,7 @@ def test_exact_amounts_and_times_survive(settings: Settings) -> None:
         )
         for month in range(1, 13)
         for i in range(2)
-    ]  # fmt: skip  (a partition, so a file, per year: enough row groups for DuckDB)
+    ]  # a partition, so a file, per year: enough row groups for DuckDB
     with open_catalog(settings) as catalog:
         ensure_namespace(catalog, "acme")
         lake = ensure_table(catalog, "acme", "orders", ORDERS.schema, ORDERS.partition, {})

@@ -163,19 +163,7 @@ def _decompress(compressed: bytes) -> tuple[bytes, str | None]:
 def _unreadable(key: str, kind: str, reason: str) -> dict[str, Any]:
     """The DLQ document of a raw file that could not be read whole (no line number: it
     names the file). A damaged file stays in the raw zone as it is."""
-    return {
-        "_meta": {},
-        "record": None,
-        "error": {
-            "type": kind,
-            "reason": reason,
-            "field": None,
-            "stage": "transform",
-            "raw_file": key,
-            "line": None,
-            "retry_count": 0,
-        },
-    }
+    return _dead_letter(key, None, _BadLine(kind, reason, None, {}, None))
 
 
 class _BadLine(Exception):  # noqa: N818 - a finding about input, not a program error
@@ -246,7 +234,7 @@ def _validator(
     return _validators[cache_key]
 
 
-def _dead_letter(key: str, line: int, bad: _BadLine) -> dict[str, Any]:
+def _dead_letter(key: str, line: int | None, bad: _BadLine) -> dict[str, Any]:
     return {
         "_meta": bad.meta,
         "record": bad.record,

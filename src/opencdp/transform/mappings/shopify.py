@@ -2,9 +2,9 @@
 
 from opencdp.transform.mapping import F, SourceMapping
 
-# Shopify's marketing-consent states (email_marketing_consent.state, sms_...).
-# Shopify's email and SMS marketing states. Pending (a double opt-in not yet confirmed) and
-# invalid (Shopify's own verdict on the state) grant nothing and refuse nothing.
+# Shopify's marketing-consent states (email_marketing_consent.state, sms_...). Pending (a
+# double opt-in not yet confirmed) and invalid (Shopify's own verdict on the state) grant
+# nothing and refuse nothing.
 _CONSENT: dict[str, str | None] = {
     "subscribed": "granted",
     "not_subscribed": "denied",
