@@ -1,6 +1,12 @@
-"""The DuckDB engine's own settings: how many threads its queries use."""
+"""The DuckDB engine's own settings: how many threads its queries use, and its workers,
+which outlive it for the process's next engine."""
 
 from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
 
 import pytest
 
@@ -23,3 +29,33 @@ def test_it_leaves_the_cores_to_a_linkage_beside_it_and_takes_them_back() -> Non
         with pytest.raises(RuntimeError, match="the model failed"), engine.leave_cores_to_linkage():
             raise RuntimeError("the model failed")
         assert threads(engine) == 2, "an error inside gives the cores back too"
+
+
+def worker_pids() -> set[int | None]:
+    return {p.pid for p in multiprocessing.active_children()}
+
+
+def test_its_workers_outlive_it_for_the_next_engine() -> None:
+    with DuckDBEngine(workers=2) as first:
+        assert first.map(abs, [-1, -2, -3]) == [1, 2, 3]
+    workers = worker_pids()
+    assert workers, "the workers are kept after the engine closed"
+    with DuckDBEngine(workers=2) as second:
+        assert not second.starts_workers, "a small delta may be staged on them"
+        assert second.map(abs, [-4, -5, -6]) == [4, 5, 6]
+    assert worker_pids() == workers, "the same processes did the work"
+
+
+def test_workers_killed_between_runs_are_replaced() -> None:
+    with DuckDBEngine(workers=2) as first:
+        first.map(abs, [-1, -2, -3])
+    killed = worker_pids()
+    for pid in killed:
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while worker_pids() & killed and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with DuckDBEngine(workers=2) as second:
+        assert second.map(abs, [-4, -5, -6]) == [4, 5, 6]
+    assert worker_pids().isdisjoint(killed)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from tests.support.raw import land_generated, land_tap
 
 from opencdp.db import Database
 from opencdp.db.runs import RunLog
+from opencdp.engine.duckdb_engine import DuckDBEngine
 from opencdp.errors import NotFoundError
 from opencdp.ingest.extract import ExtractResult
 from opencdp.ingest.scheduler import PIPELINE, Scheduler, run_recorded
@@ -133,6 +136,34 @@ def test_the_pipeline_job_transforms_resolves_and_loads(
     assert kinds == {"transform", "identity", "load"}
     # Not due again before the schedule fires next.
     assert Scheduler(settings, database).run_once() == []
+
+
+def test_up_for_good_it_keeps_the_engines_workers_for_every_run(
+    data_root: Path, clean_env: None, database: Database
+) -> None:
+    # Three workers: a pool no other test starts.
+    settings = load_settings(
+        data_root,
+        database={"url": database.conninfo()},
+        transform={"workers": 3},
+        tenants={"acme": {"pipeline_schedule": "0 * * * *"}},
+    )
+    stop = threading.Event()
+    scheduler = Scheduler(settings, database)
+    up = threading.Thread(target=scheduler.run_forever, kwargs={"tick": 3600, "stop": stop})
+    with DuckDBEngine(workers=3) as engine:
+        assert engine.starts_workers
+        up.start()
+        try:
+            deadline = time.monotonic() + 60
+            while engine.starts_workers and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not engine.starts_workers, "a run's small delta is staged on the workers"
+        finally:
+            stop.set()
+            up.join(timeout=60)
+        assert not up.is_alive()
+        assert engine.starts_workers, "they stop with the scheduler"
 
 
 def test_the_maintenance_job_folds_the_deletes_of_incremental_runs_back(

@@ -448,6 +448,39 @@ def test_a_raw_file_gone_since_its_run_was_planned_is_named_in_the_dlq(
     assert run(settings).files == 0  # the plan is done: nothing stops on the file again
 
 
+def test_lines_of_a_schema_version_registered_since_the_last_run_are_read(
+    settings: Settings,
+) -> None:
+    from opencdp.ingest import dlq
+    from opencdp.ingest.schemas import SchemaRegistry
+
+    land_tap(settings, TENANT, "crm", "contacts", [{"Id": "c1"}], key="Id")
+    store = store_for(settings)
+    (key,) = [i.key for i in store.list(f"raw/{TENANT}/crm")]
+    assert run(settings).files == 1
+    (line,) = gzip.decompress(store.read(key)).splitlines()
+    assert b'"schema_version":1' in line
+
+    def land_version_2(number: int, contact: str) -> None:
+        ahead = line.replace(b'"schema_version":1', b'"schema_version":2')
+        ahead = ahead.replace(b'"c1"', f'"{contact}"'.encode())
+        store.write(key.replace("_001.", f"_00{number}."), gzip.compress(ahead))
+
+    # One file at a time: each run stages it in this process, whose caches outlive a run.
+    land_version_2(2, "c2")
+    assert run(settings).rejected == 1  # version 2 is not registered yet
+    SchemaRegistry(store, TENANT, "crm").register(
+        "contacts", {"type": "object", "properties": {"Id": {"type": "string"}}}, ("Id",)
+    )
+    land_version_2(3, "c3")
+    assert run(settings).rejected == 0
+
+    assert sorted(r["source_id"] for r in rows(settings, "customers")) == ["c1", "c3"]
+    (entry,) = dlq.entries(store, TENANT, "crm", "unknown_schema")
+    assert entry.doc["record"] == {"Id": "c2"}
+    assert "schema version 2 of stream 'contacts' is not registered" in entry.doc["error"]["reason"]
+
+
 def test_quality_rules_measure_valid_values_against_the_threshold(settings: Settings) -> None:
     contacts = [
         {

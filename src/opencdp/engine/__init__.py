@@ -22,3 +22,20 @@ def open_engine(name: str, settings: TransformSettings) -> Engine:
     from opencdp.errors import ConfigError
 
     raise ConfigError(f"unknown engine {name!r}", hint="use duckdb or spark")
+
+
+def start_workers(name: str, settings: TransformSettings) -> None:
+    """Starts the workers of the engine called `name` now, for a process that stays up
+    (`opencdp scheduler`): they outlive each run, so that every later run, even a small
+    delta's, works on all of them. Spark's executors belong to its cluster: none here."""
+    if name == "duckdb":
+        from opencdp.engine.duckdb_engine import start_workers as start
+
+        start(settings.workers)
+
+
+def stop_workers() -> None:
+    """Stops the workers that `start_workers` or an engine's runs left running."""
+    from opencdp.engine.duckdb_engine import stop_workers as stop
+
+    stop()

@@ -39,9 +39,12 @@ class Engine(ABC):
     """One execution engine. Use it as a context manager: `close()` frees its resources."""
 
     name: str
-    # Whether `map` starts worker processes of its own (seconds of start-up), so that a
-    # caller with little work does better without it.
-    starts_workers: bool = False
+
+    @property
+    def starts_workers(self) -> bool:
+        """Whether `map` would first start worker processes (seconds of start-up), so that
+        a caller with little work does better without it."""
+        return False
 
     @property
     @abstractmethod

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,13 +18,68 @@ from opencdp.engine.base import Engine, R, Relation, T
 from opencdp.errors import QueryError
 
 
+class _SharedPool:
+    """One worker pool per process, shared by its engines and kept after them: a process
+    that runs the pipeline again and again (`opencdp scheduler`) starts its workers once,
+    and then stages even a small delta on every core instead of one. The workers end with
+    the process."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def ready(self, size: int) -> bool:
+        return self._pool is not None and self._size == size
+
+    def get(self, size: int) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is not None and self._size != size:
+                self._pool.shutdown(wait=False)
+                self._pool = None
+            if self._pool is None:
+                # forkserver: workers never inherit this process's DuckDB threads or locks.
+                context = multiprocessing.get_context("forkserver")
+                self._pool, self._size = ProcessPoolExecutor(size, mp_context=context), size
+            return self._pool
+
+    def stop(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown()
+
+    def drop(self, pool: ProcessPoolExecutor) -> None:
+        """A worker of `pool` died (killed, out of memory): the next `get` starts anew."""
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        pool.shutdown(wait=False)
+
+
+_workers = _SharedPool()
+
+
+def start_workers(workers: int | None = None) -> None:
+    """Starts the process's workers now instead of at the first `map` that needs them."""
+    size = _size(workers)
+    if size > 1:
+        list(_workers.get(size).map(abs, range(size)))
+
+
+def stop_workers() -> None:
+    _workers.stop()
+
+
+def _size(workers: int | None) -> int:
+    return workers or os.cpu_count() or 1
+
+
 class DuckDBEngine(Engine):
     name = "duckdb"
-    starts_workers = True
 
     def __init__(self, workers: int | None = None, memory_limit: str | None = None) -> None:
-        self.workers = workers or os.cpu_count() or 1
-        self._pool: ProcessPoolExecutor | None = None
+        self.workers = _size(workers)
         config: dict[str, str | bool | int | float | list[str]] = {"threads": self.workers}
         if memory_limit:
             config["memory_limit"] = memory_limit
@@ -35,25 +92,31 @@ class DuckDBEngine(Engine):
     def parallelism(self) -> int:
         return self.workers
 
+    @property
+    def starts_workers(self) -> bool:
+        return self.workers > 1 and not _workers.ready(self.workers)
+
     def map(
         self,
         fn: Callable[[T], R],
         items: Sequence[T],
         on_result: Callable[[R], None] | None = None,
     ) -> list[R]:
+        results: list[R] = []
         if self.workers == 1 or len(items) <= 1:
-            computed: Iterable[R] = (fn(item) for item in items)
-        else:
-            if self._pool is None:
-                # forkserver: workers never inherit this process's DuckDB threads or locks.
-                context = multiprocessing.get_context("forkserver")
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
-            computed = self._pool.map(fn, items)
-        results = []
-        for result in computed:
-            results.append(result)
-            if on_result is not None:
-                on_result(result)
+            _collect((fn(item) for item in items), results, on_result)
+            return results
+        for attempt in (1, 2):
+            pool = _workers.get(self.workers)
+            try:
+                _collect(pool.map(fn, items), results, on_result)
+                break
+            except BrokenProcessPool:
+                _workers.drop(pool)
+                # A pool that broke while idle (a worker killed between two runs) is
+                # replaced once; one that broke on this work is not.
+                if results or attempt == 2:
+                    raise
         return results
 
     def query(self, sql: str, relations: Mapping[str, Relation]) -> pa.Table:
@@ -90,10 +153,16 @@ class DuckDBEngine(Engine):
             self._con.execute(f"SET threads = {self.workers}")
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
-        self._con.close()
+        self._con.close()  # the worker pool stays for the process's next engine
+
+
+def _collect(
+    computed: Iterable[R], results: list[R], on_result: Callable[[R], None] | None
+) -> None:
+    for result in computed:
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
 
 
 def _arrow(

@@ -22,6 +22,7 @@ from croniter import croniter
 from opencdp.alerts import Alerter
 from opencdp.db import Database, ensure_tenant, migrate_control
 from opencdp.db.runs import RunLog, RunStatus
+from opencdp.engine import start_workers, stop_workers
 from opencdp.ingest import dlq
 from opencdp.ingest.extract import ExtractResult, extract
 from opencdp.lake.maintain import Maintenance
@@ -171,6 +172,10 @@ class Scheduler:
 
     def run_forever(self, tick: float = 30.0, stop: threading.Event | None = None) -> None:
         stop = stop or threading.Event()
+        if any(job.source == PIPELINE for job in self.jobs):
+            # Up for good: the engine's workers start once, and every pipeline run stages
+            # its raw files on all of them (a one-off run stages a small delta on one core).
+            start_workers(self.settings.transform.engine, self.settings.transform)
         while not stop.is_set():
             self.start_due()
             stop.wait(tick)
@@ -187,3 +192,4 @@ class Scheduler:
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True)
+        stop_workers()

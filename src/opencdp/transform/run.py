@@ -51,7 +51,8 @@ QUALITY_TABLE = "quality_reports"
 QUARANTINE_TABLE = "quarantine"
 
 Progress = Callable[[str], None]
-# Raw files (gzip'd bytes) below which a run stages in its own process: about 40,000 lines.
+# Raw files (gzip'd bytes) below which a run whose workers are not running yet stages in its
+# own process: about 40,000 lines.
 SMALL_DELTA_BYTES = 8 * 1024 * 1024
 
 
@@ -218,7 +219,8 @@ class _Run:
         with self.timed("read_validate_map_clean"):
             small = sum(sizes.get(job.key, 0) for job in jobs) < SMALL_DELTA_BYTES
             if small and self.engine.starts_workers:
-                # Starting workers would cost more than the work: stage right here.
+                # Starting workers would cost more than the work: stage right here. (A
+                # process that has them already, as the scheduler's, uses them.)
                 results = []
                 for job in jobs:
                     results.append(stage_file(job))

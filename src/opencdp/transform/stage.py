@@ -63,15 +63,20 @@ _gunzip: Callable[[bytes], bytes] = igzip.decompress
 _DAMAGE = (OSError, EOFError, cast(type[Exception], isal_zlib.error))
 _SALVAGE_CHUNK = 1 << 16
 
-# Per worker process: one store per URL, one validator per schema version.
-_stores: dict[str, ObjectStore] = {}
-_validators: dict[tuple[str, str, str, int], RecordValidator | None] = {}
+# Per worker process, which may outlive a run (the engine keeps its workers): one store per
+# URL and options, one validator per schema version (a registered version never changes).
+# A version not registered is remembered for one file only: it may be registered later.
+_stores: dict[tuple[str, str], ObjectStore] = {}
+_validators: dict[tuple[str, str, str, str, int], RecordValidator] = {}
+_unregistered: set[tuple[str, str, str, str, int]] = set()
 
 
 def stage_file(job: FileJob) -> FileResult:
-    store = _stores.get(job.storage_url)
+    store_key = (job.storage_url, repr(sorted(job.storage_options.items())))
+    store = _stores.get(store_key)
     if store is None:
-        store = _stores[job.storage_url] = open_object_store(job.storage_url, job.storage_options)
+        store = _stores[store_key] = open_object_store(job.storage_url, job.storage_options)
+    _unregistered.clear()
     provider = job.key.split("/")[2]  # raw/{tenant}/{provider}/...
     result = FileResult(job.key)
     extractions = [Extraction(m) for m in job.mappings]
@@ -210,7 +215,7 @@ def _check_line(
     # Lines written by taps name the schema version they were validated against; webhook
     # and tracking-API lines were checked by the collection service when they arrived.
     if isinstance(version, int):
-        validator = _validator(store, job.tenant, provider, meta["stream"], version)
+        validator = _validator(store, job, provider, meta["stream"], version)
         if validator is None:
             reason = f"schema version {version} of stream {meta['stream']!r} is not registered"
             raise _BadLine("unknown_schema", reason, "_meta.schema_version", meta, record)
@@ -221,16 +226,18 @@ def _check_line(
 
 
 def _validator(
-    store: ObjectStore, tenant: str, provider: str, stream: str, version: int
+    store: ObjectStore, job: FileJob, provider: str, stream: str, version: int
 ) -> RecordValidator | None:
-    cache_key = (tenant, provider, stream, version)
+    cache_key = (job.storage_url, job.tenant, provider, stream, version)
+    if cache_key in _unregistered:
+        return None
     if cache_key not in _validators:
         try:
-            found = SchemaRegistry(store, tenant, provider).get(stream, version)
+            found = SchemaRegistry(store, job.tenant, provider).get(stream, version)
         except NotFoundError:
-            _validators[cache_key] = None
-        else:
-            _validators[cache_key] = RecordValidator(found.schema, found.key_properties)
+            _unregistered.add(cache_key)
+            return None
+        _validators[cache_key] = RecordValidator(found.schema, found.key_properties)
     return _validators[cache_key]
 
 
