@@ -176,7 +176,6 @@ class Scheduler:
             # Up for good: the engine's workers start once, and every pipeline run stages
             # its raw files on all of them (a one-off run stages a small delta on one core).
             start_workers(self.settings.transform.engine, self.settings.transform)
-            log.info("engine_workers_started", engine=self.settings.transform.engine)
         while not stop.is_set():
             self.start_due()
             stop.wait(tick)
