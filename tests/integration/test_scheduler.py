@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -12,7 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pyarrow as pa
 import pytest
 import yaml
@@ -168,50 +164,6 @@ def test_up_for_good_it_keeps_the_engines_workers_for_every_run(
             up.join(timeout=60)
         assert not up.is_alive()
         assert engine.starts_workers, "they stop with the scheduler"
-
-
-def test_ctrl_c_stops_it_and_its_workers_at_once_and_quietly(
-    data_root: Path, clean_env: None, database: Database
-) -> None:
-    config = {"transform": {"workers": 2}, "tenants": {"acme": {"pipeline_schedule": "0 * * * *"}}}
-    (data_root / "opencdp.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    # As a terminal runs it: Ctrl-C is not ignored (a test run in the background ignores it).
-    start = (
-        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-        "from opencdp.cli.main import main; sys.argv[0] = 'opencdp'; main()"
-    )
-    scheduler = subprocess.Popen(
-        [sys.executable, "-c", start, "--root", str(data_root), "scheduler", "--tick", "3600"],
-        env={**os.environ, "OPENCDP_DATABASE__URL": database.conninfo()},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        # Its resource tracker and forkserver, and the two workers the forkserver forks.
-        while len(descendants := psutil.Process(scheduler.pid).children(recursive=True)) < 4:
-            assert time.monotonic() < deadline, "the workers never started"
-            time.sleep(0.1)
-        os.killpg(scheduler.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
-        _, stderr = scheduler.communicate(timeout=30)
-    finally:
-        if scheduler.poll() is None:
-            os.killpg(scheduler.pid, signal.SIGKILL)
-    assert scheduler.returncode == 0, stderr
-    assert "Traceback" not in stderr
-    deadline = time.monotonic() + 10  # the tracker and the forkserver end when it has
-    while (left := [p for p in descendants if _alive(p)]) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not left
-
-
-def _alive(process: psutil.Process) -> bool:
-    try:
-        return process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def test_the_maintenance_job_folds_the_deletes_of_incremental_runs_back(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -41,8 +40,7 @@ class _SharedPool:
             if self._pool is None:
                 # forkserver: workers never inherit this process's DuckDB threads or locks.
                 context = multiprocessing.get_context("forkserver")
-                self._pool = ProcessPoolExecutor(size, mp_context=context, initializer=_quiet)
-                self._size = size
+                self._pool, self._size = ProcessPoolExecutor(size, mp_context=context), size
             return self._pool
 
     def stop(self) -> None:
@@ -60,16 +58,6 @@ class _SharedPool:
 
 
 _workers = _SharedPool()
-
-
-def _quiet() -> None:
-    """In each worker: Ctrl-C reaches the whole process group, and a worker then ends at
-    once without a traceback of its own (the main process reports the interruption)."""
-    signal.signal(signal.SIGINT, _end)
-
-
-def _end(signum: int, _frame: object) -> None:
-    os._exit(128 + signum)
 
 
 def start_workers(workers: int | None = None) -> None:
