@@ -6,6 +6,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -59,3 +61,15 @@ def test_workers_killed_between_runs_are_replaced() -> None:
     with DuckDBEngine(workers=2) as second:
         assert second.map(abs, [-4, -5, -6]) == [4, 5, 6]
     assert worker_pids().isdisjoint(killed)
+
+
+def test_stopping_workers_no_run_started_leaves_duckdb_unimported() -> None:
+    """A scheduler that only extracts stops "its workers" at shutdown: no DuckDB for that."""
+    check = (
+        "import sys; from opencdp.engine import stop_workers; stop_workers(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('duckdb', '_duckdb')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -36,6 +37,6 @@ def start_workers(name: str, settings: TransformSettings) -> None:
 
 def stop_workers() -> None:
     """Stops the workers that `start_workers` or an engine's runs left running."""
-    from opencdp.engine.duckdb_engine import stop_workers as stop
-
-    stop()
+    duckdb_engine = sys.modules.get("opencdp.engine.duckdb_engine")
+    if duckdb_engine is not None:  # else no run started any (and DuckDB is not imported)
+        duckdb_engine.stop_workers()

@@ -22,7 +22,7 @@ class _SharedPool:
     """One worker pool per process, shared by its engines and kept after them: a process
     that runs the pipeline again and again (`opencdp scheduler`) starts its workers once,
     and then stages even a small delta on every core instead of one. The workers end with
-    the process."""
+    the process, or earlier with `stop_workers` (the scheduler's shutdown)."""
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
