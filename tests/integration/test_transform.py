@@ -466,7 +466,8 @@ def test_lines_of_a_schema_version_registered_since_the_last_run_are_read(
         ahead = ahead.replace(b'"c1"', f'"{contact}"'.encode())
         store.write(key.replace("_001.", f"_00{number}."), gzip.compress(ahead))
 
-    # One file at a time: each run stages it in this process, whose caches outlive a run.
+    # One file at a time: each run stages it in this process, or on workers another test
+    # left running; the caches of either outlive a run.
     land_version_2(2, "c2")
     assert run(settings).rejected == 1  # version 2 is not registered yet
     SchemaRegistry(store, TENANT, "crm").register(
